@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def portal(request):
+    return {"PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL, "SITE_NAME": "The Impossible Museum"}

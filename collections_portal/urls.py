@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from institutions import views as institution_views
+
+api_v1 = [
+    path("", include("institutions.api.urls")),
+    path("", include("specimens.api.urls")),
+]
+
+urlpatterns = [
+    path("", institution_views.home, name="home"),
+    path("institutions/<str:code>/", institution_views.institution_detail, name="institution_detail"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("curate/", include("specimens.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),
+]

@@ -1,0 +1,1 @@
+# Projects, batches and digitisation events arrive with the manager-reporting issue.

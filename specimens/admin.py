@@ -1,0 +1,70 @@
+from django.contrib import admin
+
+from .models import Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
+
+
+class IdentificationInline(admin.TabularInline):
+    model = Identification
+    extra = 0
+    raw_id_fields = ("taxon",)
+
+
+class PreparationInline(admin.TabularInline):
+    model = Preparation
+    extra = 0
+    exclude = ("institution",)
+
+
+@admin.register(Specimen)
+class SpecimenAdmin(admin.ModelAdmin):
+    """An operator's window. Curators edit in /curate/, where the rules and history labels apply."""
+
+    list_display = ("catalog_number", "scientific_name", "collection", "status", "mids_level", "updated_at")
+    list_filter = ("status", "basis_of_record", "institution")
+    search_fields = ("=catalog_number", "scientific_name", "=occurrence_id")
+    list_select_related = ("collection__institution",)
+    raw_id_fields = ("taxon", "created_by")
+    readonly_fields = ("uuid", "occurrence_id", "version", "catalog_number_normalised", "event_date_start",
+                       "event_date_end", "institution", "created_at", "updated_at")
+    inlines = [IdentificationInline, PreparationInline]
+    show_full_result_count = False  # no COUNT(*) over millions of rows
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("collection__institution")
+
+
+@admin.register(Taxon)
+class TaxonAdmin(admin.ModelAdmin):
+    list_display = ("name", "authorship", "rank", "family", "depth")
+    list_filter = ("rank",)
+    search_fields = ("name",)
+    raw_id_fields = ("parent", "accepted")
+    readonly_fields = ("path", "depth")
+    show_full_result_count = False
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("name", "agent_type", "orcid", "wikidata_qid")
+    search_fields = ("name", "orcid")
+    exclude = ("name_key",)
+
+
+@admin.register(SpecimenAgent)
+class SpecimenAgentAdmin(admin.ModelAdmin):
+    list_display = ("specimen", "agent", "role", "order")
+    raw_id_fields = ("specimen", "agent")
+
+
+@admin.register(Identification)
+class IdentificationAdmin(admin.ModelAdmin):
+    list_display = ("specimen", "verbatim_identification", "is_current", "created_at")
+    raw_id_fields = ("specimen", "taxon")
+    list_select_related = ("specimen",)
+
+
+@admin.register(Preparation)
+class PreparationAdmin(admin.ModelAdmin):
+    list_display = ("specimen", "preparation_type", "count", "barcode")
+    raw_id_fields = ("specimen",)
+    list_select_related = ("specimen",)

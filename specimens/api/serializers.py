@@ -1,0 +1,145 @@
+from rest_framework import serializers
+
+from ..models import Identification, Preparation, Specimen, Taxon
+from ..services import SPECIMEN_EDITABLE_FIELDS
+
+LIST_FIELDS = (
+    "id", "uuid", "occurrence_id", "catalog_number", "scientific_name", "basis_of_record", "status",
+    "event_date", "year", "country_code", "locality_sensitivity", "decimal_latitude", "decimal_longitude",
+    "mids_level", "media_count", "updated_at", "institution_id",
+)
+
+# Rounding per sensitivity for anyone outside the owning institution.
+GENERALISE = {"10km": 1, "100km": 0}
+
+
+def public_coordinates(lat, lon, sensitivity: str):
+    if lat is None or sensitivity in ("", "none"):
+        return lat, lon
+    if sensitivity == "withhold":
+        return None, None
+    digits = GENERALISE[sensitivity]
+    return round(lat, digits), round(lon, digits)
+
+
+def specimen_list_row(row: dict, *, staff_institutions) -> dict:
+    """Shape one `.values()` row: no serializer instance per row at 100 rows a page."""
+    lat, lon = row["decimal_latitude"], row["decimal_longitude"]
+    if staff_institutions != "all" and row["institution_id"] not in staff_institutions:
+        lat, lon = public_coordinates(lat, lon, row["locality_sensitivity"])
+    return {
+        "uuid": str(row["uuid"]),
+        "occurrence_id": row["occurrence_id"],
+        "institution_code": row["institution_code"],
+        "collection_code": row["collection_code"],
+        "catalog_number": row["catalog_number"],
+        "scientific_name": row["scientific_name"],
+        "basis_of_record": row["basis_of_record"],
+        "status": row["status"],
+        "event_date": row["event_date"],
+        "year": row["year"],
+        "country_code": row["country_code"],
+        "decimal_latitude": float(lat) if lat is not None else None,
+        "decimal_longitude": float(lon) if lon is not None else None,
+        "mids_level": row["mids_level"],
+        "media_count": row["media_count"],
+        "modified": row["updated_at"].isoformat(),
+    }
+
+
+class SpecimenListOutputSerializer(serializers.Serializer):
+    """Documents the list row shape for the OpenAPI schema; rows are built by specimen_list_row."""
+
+    uuid = serializers.UUIDField()
+    occurrence_id = serializers.CharField()
+    institution_code = serializers.CharField()
+    collection_code = serializers.CharField()
+    catalog_number = serializers.CharField()
+    scientific_name = serializers.CharField()
+    basis_of_record = serializers.CharField()
+    status = serializers.CharField()
+    event_date = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    country_code = serializers.CharField()
+    decimal_latitude = serializers.FloatField(allow_null=True)
+    decimal_longitude = serializers.FloatField(allow_null=True)
+    mids_level = serializers.IntegerField(allow_null=True)
+    media_count = serializers.IntegerField()
+    modified = serializers.DateTimeField()
+
+
+class IdentificationOutputSerializer(serializers.ModelSerializer):
+    taxon = serializers.UUIDField(source="taxon.uuid", allow_null=True, default=None)
+
+    class Meta:
+        model = Identification
+        fields = ("uuid", "taxon", "verbatim_identification", "identified_by", "date_identified",
+                  "identification_qualifier", "type_status", "is_current", "created_at")
+
+
+class PreparationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Preparation
+        fields = ("uuid", "preparation_type", "count", "barcode", "storage_location")
+
+
+class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
+    institution_code = serializers.CharField(source="collection.institution.code")
+    collection_code = serializers.CharField(source="collection.code")
+    taxon = serializers.UUIDField(source="taxon.uuid", allow_null=True, default=None)
+    modified = serializers.DateTimeField(source="updated_at")
+    identifications = IdentificationOutputSerializer(many=True, read_only=True)
+    preparation_items = PreparationOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Specimen
+        fields = (
+            "uuid", "occurrence_id", "institution_code", "collection_code", "status", "version", "mids_level",
+            "media_count", "modified", "published_at", "taxon", *SPECIMEN_EDITABLE_FIELDS,
+            "event_date_start", "event_date_end", "year", "month", "day", "identifications", "preparation_items",
+        )
+
+
+class SpecimenInputSerializer(serializers.ModelSerializer):
+    """Types and required fields only; the rules live in specimens.services."""
+
+    class Meta:
+        model = Specimen
+        fields = SPECIMEN_EDITABLE_FIELDS
+        extra_kwargs = {"catalog_number": {"required": True}}
+        validators = []  # uniqueness is the service's job, with a curator-readable message
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.validators = [v for v in field.validators if "Unique" not in type(v).__name__]
+        return fields
+
+
+class SpecimenCreateInputSerializer(SpecimenInputSerializer):
+    collection = serializers.CharField(help_text="INSTITUTION:COLLECTION, e.g. NHMUK:BOT")
+
+    class Meta(SpecimenInputSerializer.Meta):
+        fields = ("collection", *SPECIMEN_EDITABLE_FIELDS)
+
+
+class SpecimenUpdateInputSerializer(SpecimenInputSerializer):
+    version = serializers.IntegerField(required=False, help_text="the version you loaded (or send If-Match)")
+
+    class Meta(SpecimenInputSerializer.Meta):
+        fields = ("version", *SPECIMEN_EDITABLE_FIELDS)
+        extra_kwargs = {}
+
+
+class SpecimenWithdrawInputSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class TaxonOutputSerializer(serializers.ModelSerializer):
+    parent = serializers.UUIDField(source="parent.uuid", allow_null=True, default=None)
+    scientific_name = serializers.CharField()
+
+    class Meta:
+        model = Taxon
+        fields = ("uuid", "scientific_name", "name", "authorship", "rank", "parent", "depth", "name_id",
+                  "vernacular_name", "kingdom", "phylum", "class_name", "order", "family", "genus")

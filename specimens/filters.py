@@ -1,0 +1,64 @@
+import django_filters
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from .models import BasisOfRecord, Specimen, Taxon
+
+
+class SpecimenFilter(django_filters.FilterSet):
+    """Narrows a selector's queryset; never decides visibility."""
+
+    institution = django_filters.CharFilter(method="filter_institution", help_text="institution code, e.g. NHMUK")
+    collection = django_filters.CharFilter(method="filter_collection", help_text="INSTITUTION:COLLECTION, e.g. NHMUK:BOT")
+    status = django_filters.ChoiceFilter(choices=Specimen.Status.choices)
+    basis_of_record = django_filters.ChoiceFilter(choices=BasisOfRecord.choices)
+    catalog_number = django_filters.CharFilter(method="filter_catalog_number", help_text="exact, spacing and leading zeros ignored")
+    scientific_name = django_filters.CharFilter(field_name="scientific_name", lookup_expr="istartswith")
+    taxon = django_filters.UUIDFilter(method="filter_taxon", help_text="a taxon's uuid: the taxon and all its descendants")
+    country_code = django_filters.CharFilter(method="filter_country_code")
+    year_min = django_filters.NumberFilter(field_name="year", lookup_expr="gte")
+    year_max = django_filters.NumberFilter(field_name="year", lookup_expr="lte")
+    has_coordinates = django_filters.BooleanFilter(field_name="decimal_latitude", lookup_expr="isnull", exclude=True)
+    modified_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Specimen
+        fields = []
+
+    def filter_institution(self, queryset, name, value):
+        return queryset.filter(institution__code=value.upper())
+
+    def filter_collection(self, queryset, name, value):
+        institution_code, sep, code = value.partition(":")
+        if not sep:
+            raise ValidationError("Use INSTITUTION:COLLECTION, e.g. NHMUK:BOT.")
+        return queryset.filter(institution__code=institution_code.upper(), collection__code=code.upper())
+
+    def filter_catalog_number(self, queryset, name, value):
+        from .services import catalog_number_normalise
+
+        return queryset.filter(Q(catalog_number=value) | Q(catalog_number_normalised=catalog_number_normalise(value)))
+
+    def filter_taxon(self, queryset, name, value):
+        taxon = Taxon.objects.filter(uuid=value).only("path").first()
+        if taxon is None:
+            return queryset.none()
+        return queryset.filter(taxon__path__startswith=taxon.path)
+
+    def filter_country_code(self, queryset, name, value):
+        return queryset.filter(country_code=value.upper())
+
+
+class TaxonFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_prefix", help_text="name prefix, case-insensitive")
+    rank = django_filters.CharFilter(field_name="rank")
+    parent = django_filters.UUIDFilter(field_name="parent__uuid")
+
+    class Meta:
+        model = Taxon
+        fields = []
+
+    def filter_prefix(self, queryset, name, value):
+        from django.db.models.functions import Upper
+
+        return queryset.annotate(name_upper=Upper("name")).filter(name_upper__startswith=value.strip().upper())

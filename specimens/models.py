@@ -1,0 +1,317 @@
+import uuid
+
+import pghistory
+from django.conf import settings
+from django.contrib.postgres.indexes import OpClass
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Upper
+
+from collections_portal.common.models import PublicIdModel, TimeStampedModel
+from institutions.models import Collection, Institution
+
+TAXON_PATH_STEP = 7  # base-36 characters per tree level: 36**7 ≈ 78 billion ids
+
+
+class TaxonRank(models.TextChoices):
+    KINGDOM = "kingdom", "Kingdom"
+    PHYLUM = "phylum", "Phylum"
+    CLASS = "class", "Class"
+    ORDER = "order", "Order"
+    FAMILY = "family", "Family"
+    GENUS = "genus", "Genus"
+    SPECIES = "species", "Species"
+    SUBSPECIES = "subspecies", "Subspecies"
+    VARIETY = "variety", "Variety"
+    FORM = "form", "Form"
+    UNRANKED = "unranked", "Unranked"
+
+
+HIGHER_RANKS = ["kingdom", "phylum", "class", "order", "family", "genus"]
+
+
+@pghistory.track()
+class Taxon(PublicIdModel):
+    """A node of the taxonomic tree: adjacency (`parent`) plus a materialised `path`.
+
+    `path` is the ancestors' ids then this id, each TAXON_PATH_STEP base-36 characters, so
+    "all descendants" is one prefix scan of a btree index, an insert writes one row and a move
+    rewrites only the moved subtree. No nested sets: they renumber half the tree per insert.
+    """
+
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    path = models.CharField(max_length=255, unique=True, editable=False)
+    depth = models.PositiveSmallIntegerField(default=0, editable=False)
+    name = models.CharField(max_length=255, help_text="scientific name without authorship")
+    authorship = models.CharField(max_length=255, blank=True)
+    rank = models.CharField(max_length=16, choices=TaxonRank.choices, default=TaxonRank.UNRANKED)
+    name_id = models.CharField(max_length=255, blank=True, help_text="IPNI / WoRMS / Catalogue of Life URI")
+    accepted = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="synonyms",
+        help_text="set when this name is a synonym",
+    )
+    vernacular_name = models.CharField(max_length=255, blank=True)
+    is_sensitive = models.BooleanField(default=False, help_text="hide exact localities of this taxon")
+    kingdom = models.CharField(max_length=120, blank=True)
+    phylum = models.CharField(max_length=120, blank=True)
+    class_name = models.CharField("class", max_length=120, blank=True)
+    order = models.CharField(max_length=120, blank=True)
+    family = models.CharField(max_length=120, blank=True)
+    genus = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        verbose_name_plural = "taxa"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "name", "authorship"], name="taxon_unique_name_under_parent", nulls_distinct=False
+            ),
+            models.CheckConstraint(condition=Q(rank__in=TaxonRank.values), name="taxon_rank_valid"),
+        ]
+        indexes = [
+            models.Index(OpClass("path", name="text_pattern_ops"), name="taxon_path_prefix"),
+            models.Index(OpClass(Upper("name"), name="text_pattern_ops"), name="taxon_name_prefix"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.authorship}".strip()
+
+    @property
+    def scientific_name(self) -> str:
+        return str(self)
+
+
+@pghistory.track()
+class Agent(PublicIdModel):
+    """A collector or determiner, shared across specimens and de-duplicated on import."""
+
+    class AgentType(models.TextChoices):
+        PERSON = "person", "Person"
+        ORGANISATION = "organisation", "Organisation"
+
+    name = models.CharField(max_length=255)
+    name_key = models.CharField(max_length=255, db_index=True, editable=False, help_text="folded name for matching")
+    agent_type = models.CharField(max_length=16, choices=AgentType.choices, default=AgentType.PERSON)
+    orcid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    wikidata_qid = models.CharField(max_length=32, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(orcid__regex=r"^https://orcid\.org/\d{4}-\d{4}-\d{4}-\d{3}[\dX]$"), name="agent_orcid_uri"),
+            models.CheckConstraint(condition=Q(wikidata_qid__regex=r"^Q\d+$"), name="agent_wikidata_qid"),
+        ]
+        indexes = [models.Index(OpClass(Upper("name"), name="text_pattern_ops"), name="agent_name_prefix")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BasisOfRecord(models.TextChoices):
+    PRESERVED_SPECIMEN = "PreservedSpecimen", "Preserved specimen"
+    FOSSIL_SPECIMEN = "FossilSpecimen", "Fossil specimen"
+    LIVING_SPECIMEN = "LivingSpecimen", "Living specimen"
+    MATERIAL_SAMPLE = "MaterialSample", "Material sample"
+    MATERIAL_CITATION = "MaterialCitation", "Material citation"
+    HUMAN_OBSERVATION = "HumanObservation", "Human observation"
+    MACHINE_OBSERVATION = "MachineObservation", "Machine observation"
+    OCCURRENCE = "Occurrence", "Occurrence"
+
+
+class LocalitySensitivity(models.TextChoices):
+    NONE = "none", "Not sensitive"
+    KM10 = "10km", "Generalise to 10 km"
+    KM100 = "100km", "Generalise to 100 km"
+    WITHHOLD = "withhold", "Withhold locality"
+
+
+@pghistory.track()
+class Specimen(PublicIdModel):
+    """One physical specimen, one Darwin Core Occurrence row. Field names follow Darwin Core."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        PUBLISHED = "published", "Published"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="specimens")
+    # Copied from the collection so every staff query filters one indexed column.
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="specimens")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    version = models.PositiveIntegerField(default=1, help_text="optimistic lock: +1 on every save")
+    mids_level = models.SmallIntegerField(null=True, blank=True)
+    media_count = models.PositiveIntegerField(default=0)
+    quality_flags = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    published_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
+
+    # record
+    license = models.URLField(default="http://creativecommons.org/publicdomain/zero/1.0/legalcode")
+    rights_holder = models.CharField(max_length=255, blank=True)
+    basis_of_record = models.CharField(max_length=32, choices=BasisOfRecord.choices, default=BasisOfRecord.PRESERVED_SPECIMEN)
+    information_withheld = models.TextField(blank=True)
+    data_generalizations = models.TextField(blank=True)
+    # occurrence
+    occurrence_id = models.CharField(max_length=500, unique=True, help_text="stable URI, never changed")
+    catalog_number = models.CharField(max_length=120)
+    catalog_number_normalised = models.CharField(max_length=120, editable=False)
+    other_catalog_numbers = models.TextField(blank=True)
+    record_number = models.CharField(max_length=120, blank=True)
+    recorded_by = models.TextField(blank=True, help_text="collectors as written, separated by |")
+    recorded_by_id = models.TextField(blank=True)
+    individual_count = models.PositiveIntegerField(null=True, blank=True)
+    sex = models.CharField(max_length=60, blank=True)
+    life_stage = models.CharField(max_length=60, blank=True)
+    preparations = models.TextField(blank=True)
+    disposition = models.CharField(max_length=120, blank=True)
+    # event
+    event_date = models.CharField(max_length=64, blank=True, help_text="ISO 8601 date, partial date or interval")
+    event_date_start = models.DateField(null=True, blank=True, editable=False)
+    event_date_end = models.DateField(null=True, blank=True, editable=False)
+    year = models.SmallIntegerField(null=True, blank=True)
+    month = models.SmallIntegerField(null=True, blank=True)
+    day = models.SmallIntegerField(null=True, blank=True)
+    verbatim_event_date = models.CharField(max_length=255, blank=True)
+    field_number = models.CharField(max_length=120, blank=True)
+    habitat = models.TextField(blank=True)
+    # location
+    country = models.CharField(max_length=120, blank=True)
+    country_code = models.CharField(max_length=2, blank=True)
+    state_province = models.CharField(max_length=255, blank=True)
+    county = models.CharField(max_length=255, blank=True)
+    locality = models.TextField(blank=True)
+    verbatim_locality = models.TextField(blank=True)
+    water_body = models.CharField(max_length=255, blank=True)
+    minimum_elevation_in_meters = models.FloatField(null=True, blank=True)
+    maximum_elevation_in_meters = models.FloatField(null=True, blank=True)
+    minimum_depth_in_meters = models.FloatField(null=True, blank=True)
+    maximum_depth_in_meters = models.FloatField(null=True, blank=True)
+    decimal_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    decimal_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    geodetic_datum = models.CharField(max_length=60, blank=True)
+    coordinate_uncertainty_in_meters = models.FloatField(null=True, blank=True)
+    coordinate_precision = models.DecimalField(max_digits=10, decimal_places=7, null=True, blank=True)
+    location_id = models.CharField(max_length=255, blank=True)
+    locality_sensitivity = models.CharField(max_length=16, choices=LocalitySensitivity.choices, default=LocalitySensitivity.NONE)
+    # current identification, copied from the current Identification row
+    taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, null=True, blank=True, related_name="specimens")
+    scientific_name = models.CharField(max_length=500, blank=True)
+    identified_by = models.TextField(blank=True)
+    date_identified = models.CharField(max_length=64, blank=True)
+    identification_qualifier = models.CharField(max_length=60, blank=True)
+    type_status = models.CharField(max_length=255, blank=True)
+    verbatim_identification = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "catalog_number"], name="specimen_catalog_number_unique_per_collection"),
+            models.CheckConstraint(condition=Q(basis_of_record__in=BasisOfRecord.values), name="specimen_basis_of_record_valid"),
+            models.CheckConstraint(condition=Q(status__in=["draft", "in_review", "published", "withdrawn"]), name="specimen_status_valid"),
+            models.CheckConstraint(condition=~Q(catalog_number=""), name="specimen_catalog_number_not_empty"),
+            models.CheckConstraint(
+                condition=Q(decimal_latitude__gte=-90, decimal_latitude__lte=90) | Q(decimal_latitude__isnull=True),
+                name="specimen_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(decimal_longitude__gte=-180, decimal_longitude__lte=180) | Q(decimal_longitude__isnull=True),
+                name="specimen_longitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(decimal_latitude__isnull=True, decimal_longitude__isnull=True)
+                | Q(decimal_latitude__isnull=False, decimal_longitude__isnull=False),
+                name="specimen_coordinates_both_or_neither",
+            ),
+            models.CheckConstraint(condition=Q(month__gte=1, month__lte=12) | Q(month__isnull=True), name="specimen_month_range"),
+            models.CheckConstraint(condition=Q(day__gte=1, day__lte=31) | Q(day__isnull=True), name="specimen_day_range"),
+            models.CheckConstraint(condition=Q(mids_level__gte=0, mids_level__lte=3) | Q(mids_level__isnull=True), name="specimen_mids_level_range"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="specimen_version_positive"),
+            models.CheckConstraint(
+                condition=Q(event_date_end__gte=F("event_date_start")) | Q(event_date_end__isnull=True) | Q(event_date_start__isnull=True),
+                name="specimen_event_dates_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["institution", "id"], name="specimen_institution_id"),
+            models.Index(fields=["collection", "catalog_number_normalised"], name="specimen_catalog_normalised"),
+            models.Index(fields=["taxon"], name="specimen_taxon"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.catalog_number} {self.scientific_name}".strip()
+
+
+class SpecimenAgent(models.Model):
+    class Role(models.TextChoices):
+        COLLECTOR = "collector", "Collector"
+        DETERMINER = "determiner", "Determiner"
+
+    specimen = models.ForeignKey(Specimen, on_delete=models.CASCADE, related_name="agent_links")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="specimen_links")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["specimen", "role", "order"]
+        constraints = [models.UniqueConstraint(fields=["specimen", "agent", "role"], name="specimen_agent_unique")]
+        indexes = [models.Index(fields=["agent"], name="specimen_agent_agent")]
+
+
+pghistory.track()(SpecimenAgent)
+
+
+@pghistory.track()
+class Identification(TimeStampedModel):
+    """One determination. Never overwritten: a new one is added and becomes current."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    specimen = models.ForeignKey(Specimen, on_delete=models.CASCADE, related_name="identifications")
+    taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, null=True, blank=True, related_name="identifications")
+    verbatim_identification = models.CharField(max_length=500, blank=True)
+    identified_by = models.TextField(blank=True)
+    date_identified = models.CharField(max_length=64, blank=True)
+    identification_qualifier = models.CharField(max_length=60, blank=True)
+    type_status = models.CharField(max_length=255, blank=True)
+    remarks = models.TextField(blank=True)
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["specimen", "-is_current", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["specimen"], condition=Q(is_current=True), name="identification_one_current"),
+            models.CheckConstraint(condition=Q(taxon__isnull=False) | ~Q(verbatim_identification=""), name="identification_has_name"),
+        ]
+
+
+@pghistory.track()
+class Preparation(TimeStampedModel):
+    class PreparationType(models.TextChoices):
+        SHEET = "sheet", "Herbarium sheet"
+        PINNED = "pinned", "Pinned"
+        SKIN = "skin", "Skin"
+        SKELETON = "skeleton", "Skeleton"
+        SPIRIT = "spirit", "In spirit (fluid)"
+        SLIDE = "slide", "Microscope slide"
+        DRY = "dry", "Dry"
+        FROZEN = "frozen", "Frozen tissue"
+        PACKET = "packet", "Packet / capsule"
+        ROCK = "rock", "Rock / mineral specimen"
+        FOSSIL = "fossil", "Fossil"
+        OTHER = "other", "Other"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    specimen = models.ForeignKey(Specimen, on_delete=models.CASCADE, related_name="preparation_items")
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    preparation_type = models.CharField(max_length=16, choices=PreparationType.choices, default=PreparationType.OTHER)
+    count = models.PositiveIntegerField(default=1)
+    barcode = models.CharField(max_length=120, blank=True)
+    storage_location = models.CharField(max_length=255, blank=True)
+    remarks = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["specimen", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "barcode"], condition=~Q(barcode=""), name="preparation_barcode_unique_per_institution"),
+            models.CheckConstraint(condition=Q(count__gte=1), name="preparation_count_positive"),
+        ]

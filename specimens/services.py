@@ -1,0 +1,419 @@
+"""Every write to specimens, taxa and agents. Each service owns its transaction and history label."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+
+import pghistory
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from collections_portal.common.errors import ConflictError
+from institutions.models import Collection, CollectionMetric
+from institutions.services import collection_metric_record
+
+from .dates import EventDateError, parse_event_date
+from .models import TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, Taxon
+
+# Fields a curator edits directly; the rest are derived or set by workflow services.
+SPECIMEN_EDITABLE_FIELDS = (
+    "catalog_number", "other_catalog_numbers", "basis_of_record", "license", "rights_holder",
+    "record_number", "recorded_by", "recorded_by_id", "individual_count", "sex", "life_stage",
+    "preparations", "disposition", "event_date", "verbatim_event_date", "field_number", "habitat",
+    "country", "country_code", "state_province", "county", "locality", "verbatim_locality",
+    "water_body", "minimum_elevation_in_meters", "maximum_elevation_in_meters",
+    "minimum_depth_in_meters", "maximum_depth_in_meters", "decimal_latitude", "decimal_longitude",
+    "geodetic_datum", "coordinate_uncertainty_in_meters", "coordinate_precision", "location_id",
+    "locality_sensitivity", "information_withheld", "data_generalizations",
+    "scientific_name", "identified_by", "date_identified", "identification_qualifier", "type_status",
+)
+IDENTIFICATION_FIELDS = ("identified_by", "date_identified", "identification_qualifier", "type_status")
+
+CATALOG_NUMBER_TAKEN = "Catalogue number {value} is already used in collection {collection}."
+CATALOG_NUMBER_REQUIRED = "Enter a catalogue number."
+TAXON_UNKNOWN = "Unknown taxon '{value}'. Pick a name from the taxonomy, or add it there first."
+TAXON_AMBIGUOUS = "'{value}' matches {n} taxa; choose one by its authorship."
+EVENT_DATE_IN_FUTURE = "The collecting date {value} is in the future."
+LATITUDE_RANGE = "Latitude must be between -90 and 90 (decimal degrees)."
+LONGITUDE_RANGE = "Longitude must be between -180 and 180 (decimal degrees)."
+COORDINATES_PAIR = "Enter both latitude and longitude, or neither."
+VERSION_CONFLICT = "Someone else saved this record (now version {current}) after you opened version {yours}."
+PUBLISH_WRONG_STATUS = "Only a draft or a record in review can be published (this one is {status})."
+PUBLISH_NEEDS_NAME = "Add a scientific name before publishing."
+WITHDRAW_NOT_PUBLISHED = "Only a published record can be withdrawn."
+WITHDRAW_NEEDS_REASON = "Give the reason for withdrawing; it is shown on the record's tombstone page."
+DELETE_ONLY_DRAFTS = "Only a draft that was never published can be deleted; withdraw a published record instead."
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def catalog_number_normalise(value: str) -> str:
+    """Matching key: upper case, no spaces, no leading zeros in numeric parts."""
+    compact = re.sub(r"\s+", "", value or "").upper()
+    return re.sub(r"(?<![0-9])0+(?=[0-9])", "", compact)
+
+
+def occurrence_id_mint(specimen_uuid: uuid.UUID) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/specimen/{specimen_uuid}"
+
+
+def _decimal_or_none(value):
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return "invalid"
+
+
+def taxon_resolve(*, scientific_name: str) -> Taxon | None:
+    """Exact name (with or without authorship), case-insensitive; accepted names first."""
+    text = " ".join((scientific_name or "").split())
+    if not text:
+        return None
+    candidates = list(Taxon.objects.filter(name__iexact=text)[:5])
+    if not candidates:
+        candidates = [t for t in Taxon.objects.filter(name__iexact=" ".join(text.split()[:3]))[:20]
+                      if str(t).lower() == text.lower()]
+        if not candidates:
+            candidates = [t for t in Taxon.objects.filter(name__iexact=" ".join(text.split()[:2]))[:20]
+                          if str(t).lower() == text.lower()]
+    if not candidates:
+        raise ValidationError({"scientific_name": TAXON_UNKNOWN.format(value=text)})
+    accepted = [t for t in candidates if t.accepted_id is None]
+    if len(accepted) == 1 or len(candidates) == 1:
+        return (accepted or candidates)[0]
+    raise ValidationError({"scientific_name": TAXON_AMBIGUOUS.format(value=text, n=len(candidates))})
+
+
+def _validate_and_derive(specimen: Specimen, *, today: dt.date | None = None) -> None:
+    """Field-level checks a curator can act on, then derived columns. Raises ValidationError."""
+    errors: dict[str, list[str]] = {}
+    specimen.catalog_number = (specimen.catalog_number or "").strip()
+    if not specimen.catalog_number:
+        errors.setdefault("catalog_number", []).append(CATALOG_NUMBER_REQUIRED)
+    else:
+        taken = Specimen.objects.filter(collection_id=specimen.collection_id, catalog_number=specimen.catalog_number)
+        if specimen.pk:
+            taken = taken.exclude(pk=specimen.pk)
+        if taken.exists():
+            errors.setdefault("catalog_number", []).append(
+                CATALOG_NUMBER_TAKEN.format(value=specimen.catalog_number, collection=specimen.collection)
+            )
+    specimen.catalog_number_normalised = catalog_number_normalise(specimen.catalog_number)
+
+    try:
+        parsed = parse_event_date(specimen.event_date)
+    except EventDateError as exc:
+        errors.setdefault("event_date", []).append(str(exc))
+        parsed = None
+    if parsed is not None:
+        if parsed.start > (today or timezone.localdate()):
+            errors.setdefault("event_date", []).append(EVENT_DATE_IN_FUTURE.format(value=specimen.event_date))
+        specimen.event_date_start, specimen.event_date_end = parsed.start, parsed.end
+        specimen.year, specimen.month, specimen.day = parsed.year, parsed.month, parsed.day
+    elif not specimen.event_date:
+        specimen.event_date_start = specimen.event_date_end = None
+
+    lat, lon = _decimal_or_none(specimen.decimal_latitude), _decimal_or_none(specimen.decimal_longitude)
+    if lat == "invalid" or (lat is not None and not Decimal(-90) <= lat <= Decimal(90)):
+        errors.setdefault("decimal_latitude", []).append(LATITUDE_RANGE)
+    if lon == "invalid" or (lon is not None and not Decimal(-180) <= lon <= Decimal(180)):
+        errors.setdefault("decimal_longitude", []).append(LONGITUDE_RANGE)
+    if (lat is None) != (lon is None):
+        errors.setdefault("decimal_longitude" if lon is None else "decimal_latitude", []).append(COORDINATES_PAIR)
+    if errors:
+        raise ValidationError(errors)
+    specimen.decimal_latitude, specimen.decimal_longitude = lat, lon
+    specimen.country_code = (specimen.country_code or "").upper()
+    specimen.full_clean(validate_unique=False, validate_constraints=False)
+
+
+def _apply(specimen: Specimen, data: dict) -> set[str]:
+    unknown = set(data) - set(SPECIMEN_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set here." for name in sorted(unknown)})
+    changed = set()
+    for name, value in data.items():
+        if value is None and not Specimen._meta.get_field(name).null:
+            value = ""
+        if getattr(specimen, name) != value:
+            setattr(specimen, name, value)
+            changed.add(name)
+    return changed
+
+
+# --- specimens --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def specimen_create(*, collection: Collection, data: dict, user=None, source: str = "ui") -> Specimen:
+    specimen = Specimen(collection=collection, institution_id=collection.institution_id, created_by=user)
+    specimen.uuid = uuid.uuid4()
+    specimen.occurrence_id = occurrence_id_mint(specimen.uuid)
+    _apply(specimen, data)
+    taxon = taxon_resolve(scientific_name=specimen.scientific_name) if specimen.scientific_name else None
+    _set_current_name(specimen, taxon)
+    _validate_and_derive(specimen)
+    with pghistory.context(user=getattr(user, "pk", None), source=source, action="specimen_create"):
+        specimen.save()
+        if specimen.scientific_name:
+            Identification.objects.create(
+                specimen=specimen, taxon=taxon, verbatim_identification=specimen.scientific_name, is_current=True,
+                **{f: getattr(specimen, f) for f in IDENTIFICATION_FIELDS},
+            )
+    return specimen
+
+
+def _set_current_name(specimen: Specimen, taxon: Taxon | None) -> None:
+    specimen.taxon = taxon
+    if taxon is not None:
+        specimen.scientific_name = str(taxon)
+
+
+def _snapshot_at_version(specimen: Specimen, version: int) -> dict | None:
+    """The record as the editor loaded it, from the audit trail (pghistory writes every version)."""
+    event_model = apps.get_model("specimens", "SpecimenEvent")
+    return event_model.objects.filter(pgh_obj_id=specimen.pk, version=version).order_by("-pgh_id").values().first()
+
+
+@transaction.atomic
+def specimen_update(*, specimen: Specimen, data: dict, expected_version: int, user=None, source: str = "ui") -> Specimen:
+    """Apply `data` if nobody saved since `expected_version`; else ConflictError with what changed."""
+    current = Specimen.objects.select_for_update().select_related("collection__institution").get(pk=specimen.pk)
+    if current.version != expected_version:
+        seen = _snapshot_at_version(current, expected_version) or {}
+        changed = {
+            name: (seen.get(name), getattr(current, name))
+            for name in SPECIMEN_EDITABLE_FIELDS
+            if name in seen and seen.get(name) != getattr(current, name)
+        }
+        raise ConflictError(
+            VERSION_CONFLICT.format(current=current.version, yours=expected_version), current=current, changed_fields=changed
+        )
+    changed = _apply(current, data)
+    if not changed:
+        return current
+    new_taxon = current.taxon
+    if "scientific_name" in changed:
+        new_taxon = taxon_resolve(scientific_name=current.scientific_name) if current.scientific_name else None
+        _set_current_name(current, new_taxon)
+    _validate_and_derive(current)
+    with pghistory.context(user=getattr(user, "pk", None), source=source, action="specimen_update"):
+        current.version += 1
+        current.save()
+        if changed & {"scientific_name", *IDENTIFICATION_FIELDS}:
+            _identification_make_current(current, new_taxon)
+    return current
+
+
+def _identification_make_current(specimen: Specimen, taxon: Taxon | None) -> None:
+    """A new determination becomes current; earlier ones stay as history, never overwritten."""
+    Identification.objects.filter(specimen=specimen, is_current=True).update(is_current=False)
+    if specimen.scientific_name or taxon:
+        Identification.objects.create(
+            specimen=specimen, taxon=taxon, verbatim_identification=specimen.scientific_name, is_current=True,
+            **{f: getattr(specimen, f) for f in IDENTIFICATION_FIELDS},
+        )
+
+
+def _transition(specimen: Specimen, *, user, action: str, **values) -> Specimen:
+    with pghistory.context(user=getattr(user, "pk", None), action=action):
+        for key, value in values.items():
+            setattr(specimen, key, value)
+        specimen.version += 1
+        specimen.save(update_fields=[*values, "version", "updated_at"])
+    return specimen
+
+
+@transaction.atomic
+def specimen_submit_for_review(*, specimen: Specimen, user=None) -> Specimen:
+    specimen = Specimen.objects.select_for_update().get(pk=specimen.pk)
+    if specimen.status != Specimen.Status.DRAFT:
+        raise ValidationError({"status": "Only a draft can be sent for review."})
+    return _transition(specimen, user=user, action="specimen_submit_for_review", status=Specimen.Status.IN_REVIEW)
+
+
+@transaction.atomic
+def specimen_publish(*, specimen: Specimen, user=None) -> Specimen:
+    specimen = Specimen.objects.select_for_update().get(pk=specimen.pk)
+    if specimen.status not in (Specimen.Status.DRAFT, Specimen.Status.IN_REVIEW, Specimen.Status.WITHDRAWN):
+        raise ValidationError({"status": PUBLISH_WRONG_STATUS.format(status=specimen.get_status_display().lower())})
+    if not specimen.scientific_name:
+        raise ValidationError({"scientific_name": PUBLISH_NEEDS_NAME})
+    return _transition(
+        specimen, user=user, action="specimen_publish",
+        status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None, withdrawn_reason="",
+    )
+
+
+@transaction.atomic
+def specimen_withdraw(*, specimen: Specimen, reason: str, user=None) -> Specimen:
+    specimen = Specimen.objects.select_for_update().get(pk=specimen.pk)
+    if specimen.status != Specimen.Status.PUBLISHED:
+        raise ValidationError({"status": WITHDRAW_NOT_PUBLISHED})
+    if not (reason or "").strip():
+        raise ValidationError({"withdrawn_reason": WITHDRAW_NEEDS_REASON})
+    return _transition(
+        specimen, user=user, action="specimen_withdraw",
+        status=Specimen.Status.WITHDRAWN, withdrawn_at=timezone.now(), withdrawn_reason=reason.strip(),
+    )
+
+
+@transaction.atomic
+def specimen_delete(*, specimen: Specimen, user=None) -> None:
+    specimen = Specimen.objects.select_for_update().get(pk=specimen.pk)
+    if specimen.status != Specimen.Status.DRAFT or specimen.published_at is not None:
+        raise ValidationError({"status": DELETE_ONLY_DRAFTS})
+    with pghistory.context(user=getattr(user, "pk", None), action="specimen_delete"):
+        specimen.delete()
+
+
+@transaction.atomic
+def preparation_add(*, specimen: Specimen, preparation_type: str, count: int = 1, barcode: str = "",
+                    storage_location: str = "", user=None) -> Preparation:
+    preparation = Preparation(
+        specimen=specimen, institution_id=specimen.institution_id, preparation_type=preparation_type,
+        count=count, barcode=barcode.strip(), storage_location=storage_location,
+    )
+    if preparation.barcode and Preparation.objects.filter(institution_id=specimen.institution_id, barcode=preparation.barcode).exists():
+        raise ValidationError({"barcode": f"Barcode {preparation.barcode} is already on another preparation."})
+    preparation.full_clean(validate_constraints=False)
+    with pghistory.context(user=getattr(user, "pk", None), action="preparation_add"):
+        preparation.save()
+    return preparation
+
+
+def specimen_counts_refresh(*, today: dt.date | None = None) -> int:
+    """Record each collection's number of specimens in the portal as a calculated LtC metric.
+
+    One GROUP BY over the specimen table: a nightly job, never a page request.
+    """
+    today = today or timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT collection_id, count(*) FROM specimens_specimen GROUP BY collection_id")
+        counts = dict(cursor.fetchall())
+    collections = Collection.objects.all()
+    for collection in collections:
+        collection_metric_record(
+            collection=collection,
+            measurement_type=CollectionMetric.MeasurementType.DIGITISED,
+            derivation=CollectionMetric.Derivation.CALCULATED,
+            value=counts.get(collection.pk, 0),
+            measured_on=today,
+            source="Specimen records in this portal",
+        )
+    return len(counts)
+
+
+# --- taxa -------------------------------------------------------------------------------------
+
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _b36(number: int) -> str:
+    digits = ""
+    while True:
+        number, rem = divmod(number, 36)
+        digits = _B36[rem] + digits
+        if not number:
+            break
+    return digits.rjust(TAXON_PATH_STEP, "0")
+
+
+def _next_taxon_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('specimens_taxon', 'id'))")
+        return cursor.fetchone()[0]
+
+
+HIGHER = {"kingdom": "kingdom", "phylum": "phylum", "class": "class_name", "order": "order", "family": "family", "genus": "genus"}
+
+
+@transaction.atomic
+def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = None, authorship: str = "",
+                 name_id: str = "", vernacular_name: str = "", user=None) -> Taxon:
+    """Insert writes exactly one row: the id is drawn first so the path is known up front."""
+    name = " ".join(name.split())
+    existing = Taxon.objects.filter(parent=parent, name=name, authorship=authorship).first()
+    if existing:
+        return existing
+    pk = _next_taxon_id()
+    taxon = Taxon(
+        pk=pk, parent=parent, name=name, rank=rank, authorship=authorship, name_id=name_id,
+        vernacular_name=vernacular_name, path=(parent.path if parent else "") + _b36(pk),
+        depth=(parent.depth + 1) if parent else 0,
+    )
+    for field in HIGHER.values():
+        setattr(taxon, field, getattr(parent, field) if parent else "")
+    if rank in HIGHER:
+        setattr(taxon, HIGHER[rank], name)
+    taxon.full_clean(validate_unique=False, validate_constraints=False)
+    with pghistory.context(user=getattr(user, "pk", None), action="taxon_create"):
+        taxon.save(force_insert=True)
+    return taxon
+
+
+@transaction.atomic
+def taxon_ensure_path(*, ranks: list[tuple[str, str]], authorship: str = "", user=None) -> Taxon | None:
+    """[('kingdom','Plantae'), …, ('species','Bellis perennis')] → the leaf, creating missing nodes."""
+    parent = None
+    for index, (rank, name) in enumerate(ranks):
+        if not name:
+            continue
+        is_leaf = index == len(ranks) - 1
+        parent = taxon_create(name=name, rank=rank, parent=parent, authorship=authorship if is_leaf else "", user=user)
+    return parent
+
+
+@transaction.atomic
+def taxon_move(*, taxon: Taxon, new_parent: Taxon | None, user=None) -> Taxon:
+    """Re-hang a subtree: one UPDATE of the moved rows' paths; the rest of the tree is untouched."""
+    taxon = Taxon.objects.select_for_update().get(pk=taxon.pk)
+    if new_parent is not None and new_parent.path.startswith(taxon.path):
+        raise ValidationError({"parent": "A taxon cannot be moved under itself or its descendants."})
+    old_prefix = taxon.path
+    new_prefix = (new_parent.path if new_parent else "") + old_prefix[-TAXON_PATH_STEP:]
+    depth_shift = ((new_parent.depth + 1) if new_parent else 0) - taxon.depth
+    with pghistory.context(user=getattr(user, "pk", None), action="taxon_move"):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE specimens_taxon SET path = %s || substr(path, %s), depth = depth + %s "
+                "WHERE path LIKE %s",
+                [new_prefix, len(old_prefix) + 1, depth_shift, old_prefix.replace("_", r"\_").replace("%", r"\%") + "%"],
+            )
+        Taxon.objects.filter(pk=taxon.pk).update(parent=new_parent)
+    taxon.refresh_from_db()
+    return taxon
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+def agent_name_key(name: str) -> str:
+    return re.sub(r"[^\w]+", " ", (name or "").casefold()).strip()
+
+
+@transaction.atomic
+def agent_get_or_create(*, name: str, orcid: str | None = None, user=None) -> Agent:
+    name = " ".join((name or "").split())
+    if orcid:
+        found = Agent.objects.filter(orcid=orcid).first()
+        if found:
+            return found
+    key = agent_name_key(name)
+    found = Agent.objects.filter(name_key=key).order_by("id").first()
+    if found:
+        return found
+    agent = Agent(name=name, name_key=key, orcid=orcid or None)
+    agent.full_clean(validate_constraints=False)
+    with pghistory.context(user=getattr(user, "pk", None), action="agent_create"):
+        agent.save()
+    return agent

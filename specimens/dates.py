@@ -51,7 +51,8 @@ def parse_event_date(text: str) -> EventDate | None:
         start, _, (y1, m1, d1) = _bounds(first)
         second = second.strip()
         # "2011-06-23/24" and "2011-06/07": the end may leave out the leading parts.
-        if second and len(second) < len(first.strip()) and "-" not in second[:4]:
+        # A second part starting with a 4-digit year is complete ("1900-01/1901").
+        if second and len(second) < len(first.strip()) and not re.match(r"\d{4}", second):
             prefix = first.strip()[: len(first.strip()) - len(second)]
             second = prefix + second
         _, end, (y2, m2, d2) = _bounds(second)

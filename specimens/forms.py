@@ -1,8 +1,9 @@
 from django import forms
+from django.urls import reverse_lazy
 
 from institutions.models import Collection
 
-from .models import Specimen
+from .models import Preparation, Specimen
 from .services import SPECIMEN_EDITABLE_FIELDS
 
 # Form groups follow Darwin Core classes, so curators find a term where the standard puts it.
@@ -22,7 +23,11 @@ FIELD_GROUPS = [
 LABELS = {
     "catalog_number": "Catalogue number", "scientific_name": "Scientific name", "event_date": "Collecting date",
     "decimal_latitude": "Latitude (decimal)", "decimal_longitude": "Longitude (decimal)",
-    "recorded_by": "Collector(s)", "record_number": "Collector number",
+    "recorded_by": "Collector(s)", "record_number": "Collector number", "recorded_by_id": "Collector IDs (ORCID, Wikidata)",
+    "other_catalog_numbers": "Other catalogue numbers", "location_id": "Location ID", "license": "Licence",
+    "identified_by": "Determined by", "state_province": "State / province", "coordinate_uncertainty_in_meters": "Uncertainty (m)",
+    "minimum_elevation_in_meters": "Min. elevation (m)", "maximum_elevation_in_meters": "Max. elevation (m)",
+    "minimum_depth_in_meters": "Min. depth (m)", "maximum_depth_in_meters": "Max. depth (m)",
 }
 HELP = {
     "event_date": "ISO 8601: 1898-06-14, 1898-06, 1898 or a range 1898-06-01/1898-06-20",
@@ -31,6 +36,13 @@ HELP = {
 }
 TEXTAREAS = {"locality", "verbatim_locality", "habitat", "information_withheld", "data_generalizations",
              "other_catalog_numbers", "preparations"}
+
+
+def autocomplete_attrs(kind: str, datalist: str) -> dict:
+    return {
+        "list": datalist, "autocomplete": "off", "hx-get": reverse_lazy(f"specimens:{kind}_autocomplete"),
+        "hx-trigger": "input changed delay:200ms", "hx-target": f"#{datalist}", "hx-swap": "innerHTML",
+    }
 
 
 class SpecimenForm(forms.ModelForm):
@@ -47,7 +59,13 @@ class SpecimenForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scientific_name"].widget.attrs.update({"list": "taxon-names", "autocomplete": "off"})
+        for name, field in self.fields.items():
+            if isinstance(field.widget, forms.Textarea) and name not in TEXTAREAS:
+                field.widget = forms.TextInput()  # short free text: one line is enough
+        # Suggestions come from the server as the curator types (htmx fills the datalist).
+        self.fields["scientific_name"].widget.attrs.update(autocomplete_attrs("taxon", "taxon-names"))
+        for name in ("recorded_by", "identified_by"):
+            self.fields[name].widget.attrs.update(autocomplete_attrs("agent", "agent-names"))
         self.fields["catalog_number"].widget.attrs.update({"autofocus": True})
 
     def validate_unique(self):
@@ -80,3 +98,19 @@ class SpecimenCreateForm(SpecimenForm):
 
 class SpecimenWithdrawForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="shown on the tombstone page")
+
+
+class PreparationForm(forms.Form):
+    preparation_type = forms.ChoiceField(choices=Preparation.PreparationType.choices, label="Type")
+    count = forms.IntegerField(min_value=1, initial=1)
+    barcode = forms.CharField(required=False)
+    storage_location = forms.CharField(required=False, label="Storage")
+
+
+class IdentificationForm(forms.Form):
+    scientific_name = forms.CharField(label="Scientific name", help_text="from the taxonomy",
+                                      widget=forms.TextInput(attrs=autocomplete_attrs("taxon", "taxon-names-ident")))
+    identified_by = forms.CharField(required=False, label="Determined by")
+    date_identified = forms.CharField(required=False, label="Date", help_text="ISO 8601, e.g. 2024-05-01")
+    identification_qualifier = forms.CharField(required=False, label="Qualifier", help_text="cf., aff., ?")
+    type_status = forms.CharField(required=False, label="Type status")

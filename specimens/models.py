@@ -203,6 +203,8 @@ class Specimen(PublicIdModel):
     identification_qualifier = models.CharField(max_length=60, blank=True)
     type_status = models.CharField(max_length=255, blank=True)
     verbatim_identification = models.CharField(max_length=500, blank=True)
+    # the bulk import that last wrote this row (inserted or updated it); undo works by batch
+    import_batch = models.ForeignKey("specimens.ImportBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="specimens")
 
     class Meta:
         constraints = [
@@ -315,3 +317,66 @@ class Preparation(TimeStampedModel):
             models.UniqueConstraint(fields=["institution", "barcode"], condition=~Q(barcode=""), name="preparation_barcode_unique_per_institution"),
             models.CheckConstraint(condition=Q(count__gte=1), name="preparation_count_positive"),
         ]
+
+
+# --- bulk import ------------------------------------------------------------------------------
+
+
+@pghistory.track()
+class ImportBatch(PublicIdModel):
+    """One upload of a DwC-A or CSV/TSV file into a collection. Progress and results live here,
+    so a page can poll them without asking the broker."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        READING = "reading", "Reading the file"
+        VALIDATING = "validating", "Checking rows"
+        WRITING = "writing", "Saving specimens"
+        DONE = "done", "Finished"
+        REJECTED = "rejected", "File rejected"
+        FAILED = "failed", "Failed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="import_batches")
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="import_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    file_name = models.CharField(max_length=255)
+    source_path = models.TextField(blank=True, help_text="server-side path of the uploaded file or folder")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    dry_run = models.BooleanField(default=False)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    inserted_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    file_errors = models.JSONField(default=list, blank=True)
+    file_warnings = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "reading", "validating", "writing", "done", "rejected", "failed"]),
+                name="import_batch_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["institution", "-created_at"], name="import_batch_institution")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} → {self.collection_id} ({self.status})"
+
+
+class ImportRowError(models.Model):
+    """Why one row (or one value of it) was not imported. Written set-based by the importer."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField(help_text="line in the data file (header lines counted)")
+    column = models.CharField(max_length=120, blank=True, help_text="Darwin Core term")
+    value = models.TextField(blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["batch", "line", "id"]
+        indexes = [models.Index(fields=["batch", "line"], name="import_row_error_batch_line")]

@@ -92,3 +92,58 @@ def taxon_search(*, prefix: str, limit: int = 20) -> QuerySet[Taxon]:
         .filter(name_upper__startswith=prefix.strip().upper())
         .order_by("name")[:limit]
     )
+
+
+# --- history ------------------------------------------------------------------------------------
+
+HISTORY_FIELDS = ("status", "version", "collection_id", "taxon_id", "withdrawn_reason")
+
+
+def specimen_history(*, specimen: Specimen, limit: int = 200) -> list[dict]:
+    """Every audit event of the record, newest first, each with who, when and old → new per field.
+
+    Reads the pghistory event table (written by triggers, so bulk updates and imports appear too)
+    and diffs each snapshot against the one before it. Two queries whatever the length.
+    """
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    from .services import SPECIMEN_EDITABLE_FIELDS
+
+    event_model = apps.get_model("specimens", "SpecimenEvent")
+    fields = (*SPECIMEN_EDITABLE_FIELDS, *HISTORY_FIELDS)
+    events = list(
+        event_model.objects.filter(pgh_obj_id=specimen.pk)
+        .select_related("pgh_context")
+        .order_by("pgh_id")
+        .values("pgh_id", "pgh_created_at", "pgh_label", "pgh_context__metadata", *fields)
+    )
+    user_ids = {(e["pgh_context__metadata"] or {}).get("user") for e in events} - {None}
+    names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+    history, previous = [], None
+    for event in events:
+        meta = event["pgh_context__metadata"] or {}
+        changes = []
+        if previous is not None:
+            changes = [(name, previous[name], event[name]) for name in fields
+                       if name != "version" and previous[name] != event[name]]
+        history.append({
+            "id": event["pgh_id"], "at": event["pgh_created_at"], "label": event["pgh_label"],
+            "version": event["version"], "user": names.get(meta.get("user"), "system" if not meta.get("user") else f"user {meta.get('user')}"),
+            "action": meta.get("action") or event["pgh_label"], "source": meta.get("source", ""),
+            "changes": changes, "snapshot": {name: event[name] for name in SPECIMEN_EDITABLE_FIELDS},
+        })
+        previous = event
+    history.reverse()
+    return history[:limit]
+
+
+def agent_search(*, prefix: str, limit: int = 20) -> list[str]:
+    from django.db.models.functions import Upper
+
+    from .models import Agent
+
+    return list(
+        Agent.objects.annotate(name_upper=Upper("name")).filter(name_upper__startswith=prefix.strip().upper())
+        .order_by("name").values_list("name", flat=True)[:limit]
+    )

@@ -417,3 +417,84 @@ def agent_get_or_create(*, name: str, orcid: str | None = None, user=None) -> Ag
     with pghistory.context(user=getattr(user, "pk", None), action="agent_create"):
         agent.save()
     return agent
+
+
+REVERT_UNKNOWN_EVENT = "That version is not in this record's history."
+
+
+@transaction.atomic
+def specimen_revert(*, specimen: Specimen, event_id: int, expected_version: int, user=None) -> Specimen:
+    """Restore the curated fields as they were after audit event `event_id`: a normal versioned edit."""
+    event_model = apps.get_model("specimens", "SpecimenEvent")
+    snapshot = event_model.objects.filter(pgh_obj_id=specimen.pk, pgh_id=event_id).values(*SPECIMEN_EDITABLE_FIELDS).first()
+    if snapshot is None:
+        raise ValidationError({"event": REVERT_UNKNOWN_EVENT})
+    with pghistory.context(action="specimen_revert", reverted_to_event=event_id):
+        return specimen_update(specimen=specimen, data=snapshot, expected_version=expected_version, user=user, source="revert")
+
+
+BULK_EDITABLE_FIELDS = ("basis_of_record", "country", "country_code", "state_province", "county", "locality",
+                        "recorded_by", "disposition", "preparations", "rights_holder", "license", "locality_sensitivity")
+
+
+@transaction.atomic
+def specimen_bulk_update_field(*, specimens, field: str, value, user=None) -> int:
+    """One field to one value on many records, set-based; each row's change is in its history."""
+    if field not in BULK_EDITABLE_FIELDS:
+        raise ValidationError({"field": f"'{field}' cannot be changed in bulk."})
+    probe = Specimen(**{field: value})
+    try:
+        probe.clean_fields(exclude=[f.name for f in Specimen._meta.fields if f.name != field])
+    except ValidationError as exc:
+        raise ValidationError({"value": exc.message_dict.get(field, exc.messages)}) from None
+    from django.db.models import F
+
+    with pghistory.context(user=getattr(user, "pk", None), action="specimen_bulk_update", source="bulk"):
+        return specimens.exclude(**{field: value}).update(**{field: value, "version": F("version") + 1, "updated_at": timezone.now()})
+
+
+@transaction.atomic
+def specimen_bulk_publish(*, specimens, user=None) -> tuple[int, list[str]]:
+    """Publish every draft or in-review record that has a name; report those refused and why."""
+    from django.db.models import F
+
+    eligible = specimens.filter(status__in=[Specimen.Status.DRAFT, Specimen.Status.IN_REVIEW]).exclude(scientific_name="")
+    refused = [f"{c}: {PUBLISH_NEEDS_NAME}" for c in specimens.filter(scientific_name="").values_list("catalog_number", flat=True)[:50]]
+    with pghistory.context(user=getattr(user, "pk", None), action="specimen_bulk_publish", source="bulk"):
+        count = eligible.update(status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None,
+                                withdrawn_reason="", version=F("version") + 1, updated_at=timezone.now())
+    return count, refused
+
+
+@transaction.atomic
+def identification_add(*, specimen: Specimen, scientific_name: str, identified_by: str = "", date_identified: str = "",
+                       identification_qualifier: str = "", type_status: str = "", user=None) -> Identification:
+    """A new determination becomes current; the record's name fields follow it; earlier ones stay."""
+    current = Specimen.objects.select_for_update().get(pk=specimen.pk)
+    taxon = taxon_resolve(scientific_name=scientific_name)
+    with pghistory.context(user=getattr(user, "pk", None), action="identification_add"):
+        _set_current_name(current, taxon)
+        current.identified_by, current.date_identified = identified_by, date_identified
+        current.identification_qualifier, current.type_status = identification_qualifier, type_status
+        current.version += 1
+        current.save()
+        Identification.objects.filter(specimen=current, is_current=True).update(is_current=False)
+        return Identification.objects.create(
+            specimen=current, taxon=taxon, verbatim_identification=str(taxon), identified_by=identified_by,
+            date_identified=date_identified, identification_qualifier=identification_qualifier,
+            type_status=type_status, is_current=True,
+        )
+
+
+# --- called by imaging (DESIGN §2.1) ----------------------------------------------------------
+
+
+@transaction.atomic
+def specimen_media_set(*, specimen_id: int, media_count: int) -> None:
+    """Record how many images are linked to a specimen; imaging calls this after each link.
+
+    A derived column, so the curator's `version` is not bumped (no false edit conflicts), but
+    `updated_at` (dcterms:modified) moves because associatedMedia changed.
+    """
+    with pghistory.context(action="specimen_media_set"):
+        Specimen.objects.filter(pk=specimen_id).update(media_count=media_count, updated_at=timezone.now())

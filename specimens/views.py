@@ -4,16 +4,40 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core import signing
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
 from institutions.selectors import collection_list_for, institution_scope, is_staff_member
 
+from .api.serializers import public_coordinates
 from .filters import SpecimenFilter
-from .forms import SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
-from .selectors import specimen_detail_related, specimen_get_for, specimen_list_for_staff
-from .services import specimen_create, specimen_delete, specimen_publish, specimen_update, specimen_withdraw
+from .models import Specimen
+from .forms import IdentificationForm, PreparationForm, SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
+from .selectors import (
+    agent_search,
+    specimen_detail_related,
+    specimen_get_for,
+    specimen_history,
+    specimen_list_for_staff,
+    taxon_search,
+)
+from .services import (
+    BULK_EDITABLE_FIELDS,
+    identification_add,
+    preparation_add,
+    specimen_bulk_publish,
+    specimen_bulk_update_field,
+    specimen_create,
+    specimen_delete,
+    specimen_publish,
+    specimen_revert,
+    specimen_submit_for_review,
+    specimen_update,
+    specimen_withdraw,
+)
 
 PAGE = 50
 CURSOR_SALT = "curate.list"
@@ -47,6 +71,8 @@ def specimen_list(request):
     return render(request, "specimens/staff/specimen_list.html", {
         "specimens": rows[:PAGE], "filter": filterset, "next_cursor": next_cursor, "params": params.urlencode(),
         "can_create": bool(institution_scope(user=request.user, action="create")),
+        "can_bulk": bool(institution_scope(user=request.user, action="publish")),
+        "bulk_fields": BULK_EDITABLE_FIELDS,
     })
 
 
@@ -60,6 +86,7 @@ def specimen_detail(request, uuid):
         "can_publish": _allowed(request.user, specimen, "publish"),
         "can_delete": _allowed(request.user, specimen, "delete"),
         "withdraw_form": SpecimenWithdrawForm(),
+        "identification_form": IdentificationForm(), "preparation_form": PreparationForm(),
     })
 
 
@@ -156,3 +183,170 @@ def specimen_delete_view(request, uuid):
         messages.success(request, f"Deleted draft {specimen.catalog_number}.")
         return redirect("specimens:curate_list")
     return render(request, "specimens/staff/specimen_confirm_delete.html", {"specimen": specimen})
+
+
+@login_required
+def specimen_history_view(request, uuid):
+    _staff_only(request.user)
+    specimen = specimen_get_for(user=request.user, uuid=uuid, action="view")
+    return render(request, "specimens/staff/specimen_history.html", {
+        "specimen": specimen, "history": specimen_history(specimen=specimen),
+        "can_edit": _allowed(request.user, specimen, "edit"),
+    })
+
+
+@login_required
+@require_POST
+def specimen_revert_view(request, uuid):
+    _staff_only(request.user)
+    specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
+    try:
+        specimen = specimen_revert(specimen=specimen, event_id=int(request.POST.get("event", 0)),
+                                   expected_version=int(request.POST.get("version", 0)), user=request.user)
+    except (ValidationError, ValueError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    except ConflictError as exc:
+        messages.error(request, f"{exc.message} Reload the history and try again.")
+    else:
+        messages.success(request, f"Restored the earlier version; the record is now version {specimen.version}.")
+    return redirect("specimens:curate_history", uuid=uuid)
+
+
+@login_required
+@require_POST
+def specimen_submit_view(request, uuid):
+    _staff_only(request.user)
+    specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
+    try:
+        specimen_submit_for_review(specimen=specimen, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Sent {specimen.catalog_number} for review.")
+    return redirect("specimens:curate_detail", uuid=uuid)
+
+
+@login_required
+@require_POST
+def specimen_bulk_view(request):
+    """Bulk actions on the selected rows, through the same services and scoping as single edits."""
+    _staff_only(request.user)
+    action = request.POST.get("bulk_action", "")
+    uuids = request.POST.getlist("selected")[:1000]
+    if not uuids:
+        messages.error(request, "Select at least one record first.")
+        return redirect(request.POST.get("next") or "specimens:curate_list")
+    if action == "publish":
+        selected = specimen_list_for_staff(user=request.user, action="publish").filter(uuid__in=uuids)
+        if not selected.exists():
+            raise PermissionDenied("Only a curator or collection manager can publish records.")
+        count, refused = specimen_bulk_publish(specimens=selected, user=request.user)
+        messages.success(request, f"Published {count} record{'s' if count != 1 else ''}.")
+        for line in refused:
+            messages.error(request, line)
+    elif action == "set_field":
+        selected = specimen_list_for_staff(user=request.user, action="publish").filter(uuid__in=uuids)
+        try:
+            count = specimen_bulk_update_field(specimens=selected, field=request.POST.get("field", ""),
+                                               value=request.POST.get("value", "").strip(), user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Changed {request.POST.get('field')} on {count} record{'s' if count != 1 else ''}.")
+    else:
+        messages.error(request, "Choose a bulk action.")
+    return redirect(request.POST.get("next") or "specimens:curate_list")
+
+
+@login_required
+def taxon_autocomplete(request):
+    """<option> list for the scientific-name datalist (htmx swaps it in as the curator types)."""
+    _staff_only(request.user)
+    prefix = request.GET.get("scientific_name") or request.GET.get("q") or ""
+    taxa = taxon_search(prefix=prefix) if len(prefix.strip()) >= 2 else []
+    return render(request, "specimens/staff/_options.html", {"options": [str(t) for t in taxa]})
+
+
+@login_required
+def agent_autocomplete(request):
+    _staff_only(request.user)
+    prefix = (request.GET.get("recorded_by") or request.GET.get("identified_by") or request.GET.get("q") or "").split("|")[-1]
+    names = agent_search(prefix=prefix) if len(prefix.strip()) >= 2 else []
+    return render(request, "specimens/staff/_options.html", {"options": names})
+
+
+@login_required
+@require_POST
+def preparation_add_view(request, uuid):
+    _staff_only(request.user)
+    specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
+    form = PreparationForm(request.POST)
+    if form.is_valid():
+        try:
+            preparation_add(specimen=specimen, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            form = PreparationForm()
+    context = {"specimen": specimen, "preparations": specimen.preparation_items.all(), "preparation_form": form,
+               "can_edit": True}
+    return render(request, "specimens/staff/_preparations.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def identification_add_view(request, uuid):
+    _staff_only(request.user)
+    specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
+    form = IdentificationForm(request.POST)
+    if form.is_valid():
+        try:
+            identification_add(specimen=specimen, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            form = IdentificationForm()
+    specimen.refresh_from_db()
+    context = {"specimen": specimen, **specimen_detail_related(specimen=specimen), "identification_form": form, "can_edit": True}
+    return render(request, "specimens/staff/_identifications.html", context, status=400 if form.errors else 200)
+
+
+# --- public: the stable URI (the occurrenceID) --------------------------------------------------
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def _public_or_tombstone(uuid):
+    specimen = (Specimen.objects.select_related("collection__institution")
+                .filter(uuid=uuid, status__in=[Specimen.Status.PUBLISHED, Specimen.Status.WITHDRAWN]).first())
+    if specimen is None:
+        raise Http404("No published specimen has this identifier.")
+    return specimen
+
+
+def specimen_stable_uri(request, uuid):
+    """The occurrenceID resolves for ever: 303 to the page while published, 410 tombstone once withdrawn."""
+    specimen = _public_or_tombstone(uuid)
+    if specimen.status == Specimen.Status.WITHDRAWN:
+        return _tombstone(request, specimen)
+    response = HttpResponseSeeOther(reverse("specimen_page", kwargs={"uuid": uuid}))
+    response["Vary"] = "Accept"
+    return response
+
+
+def specimen_public_page(request, uuid):
+    specimen = _public_or_tombstone(uuid)
+    if specimen.status == Specimen.Status.WITHDRAWN:
+        return _tombstone(request, specimen)
+    lat, lon = public_coordinates(specimen.decimal_latitude, specimen.decimal_longitude, specimen.locality_sensitivity)
+    return render(request, "specimens/public/specimen_detail.html", {
+        "specimen": specimen, "latitude": lat, "longitude": lon,
+        "locality": "" if specimen.locality_sensitivity == "withhold" else specimen.locality,
+        "identifications": specimen.identifications.order_by("-is_current", "-created_at"),
+    })
+
+
+def _tombstone(request, specimen):
+    return render(request, "specimens/public/specimen_tombstone.html", {"specimen": specimen}, status=410)

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "collections_portal.common",
     "institutions",
     "specimens",
+    "imaging",
     "digitisation",
 ]
 

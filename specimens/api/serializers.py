@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from ..models import Identification, Preparation, Specimen, Taxon
@@ -20,6 +22,31 @@ def public_coordinates(lat, lon, sensitivity: str):
         return None, None
     digits = GENERALISE[sensitivity]
     return round(lat, digits), round(lon, digits)
+
+
+# Withheld from anyone outside the owning institution when the locality is sensitive.
+SENSITIVE_TEXT_FIELDS = ("locality", "verbatim_locality", "record_number", "location_id")
+GENERALISED_UNCERTAINTY = {"10km": 10_000, "100km": 100_000}
+
+
+def specimen_detail_public(data: dict) -> dict:
+    """A detail payload as outsiders see it: coordinates generalised, exact locality text removed."""
+    sensitivity = data.get("locality_sensitivity") or "none"
+    if sensitivity == "none":
+        return data
+    lat, lon = data.get("decimal_latitude"), data.get("decimal_longitude")
+    if lat is not None and lon is not None:
+        lat, lon = public_coordinates(Decimal(lat), Decimal(lon), sensitivity)
+    data["decimal_latitude"] = None if lat is None else str(lat)
+    data["decimal_longitude"] = None if lon is None else str(lon)
+    if sensitivity in GENERALISED_UNCERTAINTY and data["decimal_latitude"] is not None:
+        data["coordinate_uncertainty_in_meters"] = max(data.get("coordinate_uncertainty_in_meters") or 0,
+                                                       GENERALISED_UNCERTAINTY[sensitivity])
+    for name in SENSITIVE_TEXT_FIELDS:
+        data[name] = ""
+    if not data.get("data_generalizations"):
+        data["data_generalizations"] = f"Locality generalised ({sensitivity}) to protect the site."
+    return data
 
 
 def specimen_list_row(row: dict, *, staff_institutions) -> dict:

@@ -30,6 +30,7 @@ from .serializers import (
     SpecimenUpdateInputSerializer,
     SpecimenWithdrawInputSerializer,
     TaxonOutputSerializer,
+    specimen_detail_public,
     specimen_list_row,
 )
 
@@ -96,7 +97,12 @@ class SpecimenDetailApi(GenericAPIView):
 
     @extend_schema(responses={200: SpecimenDetailOutputSerializer, 404: ERRORS[404]})
     def get(self, request, uuid):
-        return _detail_response(specimen_get_for(user=request.user, uuid=uuid, action="view"))
+        specimen = specimen_get_for(user=request.user, uuid=uuid, action="view")
+        response = _detail_response(specimen)
+        scope = institution_scope(user=request.user, action="view")
+        if scope != "all" and specimen.institution_id not in scope:  # outsiders: no exact sensitive locality
+            response.data = specimen_detail_public(response.data)
+        return response
 
     @extend_schema(
         request=SpecimenUpdateInputSerializer,

@@ -1,0 +1,68 @@
+"""Shared set-up for benchmarks: the database DATABASE_URL names, migrated; timing; the RESULT line.
+
+Benchmarks import this module first. It creates the database if it is missing (the server must
+be running), configures Django with production-like base settings (DEBUG off) and migrates.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _database_ensure(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"[bench] created database {name}", flush=True)
+
+
+def setup() -> None:
+    """Django configured on DATABASE_URL / REDIS_URL, migrations applied."""
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not os.environ.get(name):
+            sys.exit(f"{name} is not set: run `make bench NAME=<name>` or set it, e.g. "
+                     "DATABASE_URL=postgresql://postgres@127.0.0.1:5432/portal_bench REDIS_URL=redis://127.0.0.1:6379/9")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "collections_portal.settings.base")
+    os.environ.setdefault("DJANGO_DEBUG", "false")
+    # Keep throttling on (its cache round trips are part of a real request) but never hit the limit.
+    os.environ.setdefault("API_ANON_RATE", "100000000/minute")
+    os.environ.setdefault("API_USER_RATE", "100000000/minute")
+    _database_ensure(os.environ["DATABASE_URL"])
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def median_seconds(func, *, repeat: int, warmup: int = 20) -> float:
+    """Median wall time of `func()` over `repeat` runs after `warmup` untimed runs."""
+    for _ in range(warmup):
+        func()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def result_line(name: str, ours: float, baseline: float) -> str:
+    """The last line every benchmark prints; docs/BENCHMARKS.md records it."""
+    return f"RESULT name={name} ours={ours:.6f} baseline={baseline:.6f} ratio={ours / baseline:.2f}"

@@ -1,0 +1,510 @@
+"""Every write of the imaging app: receiving files and moving each image through DESIGN §5.
+
+A Celery task calls `image_asset_process(asset_id=…)`. Each stage runs in its own transaction
+on the row locked with SELECT … FOR UPDATE and moves `status` one step, so a duplicate
+delivery waits for the lock and then finds the stage done; a crash rolls back only the stage
+in flight, whose files are rewritten under the same keys by the rerun.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO
+
+import pghistory
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from institutions.models import Institution
+from specimens.models import Preparation, Specimen
+from specimens.services import catalog_number_normalise, specimen_media_set
+
+from . import images
+from .images import ImageRejected
+from .models import Derivative, ImageAsset, ImagingBatch
+from .storage import (
+    TooLarge,
+    storage_delete,
+    storage_delete_prefix,
+    storage_local_path,
+    storage_put,
+    storage_put_path,
+)
+
+Status = ImageAsset.Status
+FINAL = {Status.DONE, Status.NEEDS_ATTENTION, Status.FAILED}
+SPECS = (Derivative.Spec.THUMB_256, Derivative.Spec.WEB_2048, Derivative.Spec.IIIF_TILES)
+SPEC_SIZES = {Derivative.Spec.THUMB_256: 256, Derivative.Spec.WEB_2048: 2048}
+# Codes where the bytes are the problem: the row ends failed at once and its files are removed.
+PERMANENT = {"too_large", "empty", "unsafe_name", "duplicate", "unsupported_type", "polyglot", "pixel_limit",
+             "truncated", "metadata_too_large", "decode_error"}
+
+UNSAFE_NAME = "The file name {name!r} contains a folder path or control characters; rename the file and upload it again."
+EMPTY = "The file is empty (0 bytes)."
+TOO_LARGE = "The file is larger than the {limit:,}-byte limit for one image."
+DUPLICATE = "Same bytes as '{name}' (image {uuid}), received earlier; linked to it and not stored twice."
+UNSUPPORTED = "The content is {what}, not JPEG, TIFF or PNG (the file name does not count)."
+POLYGLOT = "The file is an image with a ZIP archive appended (a polyglot); export the image again."
+UNMATCHED = "No specimen at {institution} has catalogue number or preparation barcode {codes}."
+UNMATCHED_NO_CODE = "No barcode was found in the image and the file name matches no naming rule."
+AMBIGUOUS = "{code} matches {n} specimens at {institution}; link the image by hand."
+GAVE_UP = "Processing stopped {n} times (worker crash or timeout); it will not be tried again automatically."
+LINK_NOT_WAITING = "Only an image waiting for a specimen can be linked by hand (this one is {status})."
+LINK_OTHER_INSTITUTION = "The specimen belongs to another institution."
+
+DEFAULT_FILENAME_RULES = (r"^(?P<catalog_number>[A-Za-z]{1,10}[0-9]{3,})(?:[_-](?P<order>[0-9]{1,3}))?$",)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def imaging_limits() -> images.Limits:
+    return images.Limits(
+        max_pixels=_setting("IMAGING_MAX_PIXELS", 400_000_000),
+        max_side=_setting("IMAGING_MAX_SIDE", 50_000),
+        max_exif_bytes=_setting("IMAGING_MAX_EXIF_BYTES", 256 * 1024),
+        max_metadata_bytes=_setting("IMAGING_MAX_METADATA_BYTES", 8 * 1024 * 1024),
+    )
+
+
+def imaging_max_upload_bytes() -> int:
+    return _setting("IMAGING_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
+
+
+def master_key_for(sha256: str) -> str:
+    return f"masters/{sha256[:2]}/{sha256}"
+
+
+def derivative_prefix(sha256: str) -> str:
+    return f"derivatives/{sha256}"
+
+
+def derivative_key(sha256: str, spec: str) -> str:
+    return f"{derivative_prefix(sha256)}/iiif" if spec == Derivative.Spec.IIIF_TILES else f"{derivative_prefix(sha256)}/{spec}.jpg"
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def imaging_batch_create(*, institution: Institution, name: str, user=None) -> ImagingBatch:
+    batch = ImagingBatch(institution=institution, name=name.strip() or timezone.localtime().strftime("Batch %Y-%m-%d %H:%M"),
+                         created_by=user if user and user.is_authenticated else None)
+    batch.full_clean()
+    batch.save()
+    return batch
+
+
+def _name_is_safe(name: str) -> bool:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        return False
+    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+
+
+def _printable(name: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in name)[:255] or "(no name)"
+
+
+def image_asset_receive(*, batch: ImagingBatch, name: str, source: BinaryIO, size: int | None = None) -> ImageAsset:
+    """Store the bytes and record the row; all other work happens in Celery after commit.
+
+    Refusals at the door (unsafe name, empty, too large) are recorded as failed rows with
+    nothing stored, so the batch shows every file that was offered.
+    """
+    asset = ImageAsset(batch=batch, institution_id=batch.institution_id, original_name=_printable(name))
+    limit = imaging_max_upload_bytes()
+    refusal = None
+    if not _name_is_safe(name):
+        refusal = ("unsafe_name", UNSAFE_NAME.format(name=_printable(name)))
+    elif size == 0:
+        refusal = ("empty", EMPTY)
+    elif size is not None and size > limit:
+        refusal = ("too_large", TOO_LARGE.format(limit=limit))
+    else:
+        key = f"uploads/{batch.uuid}/{asset.uuid}"
+        try:
+            asset.bytes = storage_put(key, source, max_bytes=limit)
+        except TooLarge:
+            refusal = ("too_large", TOO_LARGE.format(limit=limit))
+        else:
+            if asset.bytes == 0:
+                storage_delete(key)
+                refusal = ("empty", EMPTY)
+            else:
+                asset.upload_key = key
+    if refusal:
+        asset.status, asset.error_code, asset.error_text = Status.FAILED, *refusal
+        asset.finished_at = timezone.now()
+    try:
+        with transaction.atomic():
+            asset.save()
+            if not refusal:
+                image_asset_enqueue(asset_ids=[asset.pk])
+    except BaseException:
+        storage_delete(asset.upload_key)
+        raise
+    return asset
+
+
+def image_asset_enqueue(*, asset_ids: list[int]) -> None:
+    """Queue processing once the surrounding transaction commits (never before)."""
+    from .tasks import image_asset_process_task  # tasks import this module
+
+    for asset_id in asset_ids:
+        transaction.on_commit(partial(image_asset_process_task.delay, asset_id))
+
+
+def imaging_batch_ingest_paths(*, batch: ImagingBatch, paths: list[Path]) -> list[ImageAsset]:
+    """Files and folders (walked in name order, symlinks skipped) into `batch`."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                files.extend(Path(root) / n for n in sorted(names) if not (Path(root) / n).is_symlink())
+        elif path.is_file() and not path.is_symlink():
+            files.append(path)
+    assets = []
+    for file in files:
+        with open(file, "rb") as source:
+            assets.append(image_asset_receive(batch=batch, name=file.name, source=source, size=file.stat().st_size))
+    return assets
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+
+def _work_root() -> Path:
+    return Path(_setting("IMAGING_WORK_DIR", "") or Path(tempfile.gettempdir()) / "imaging-work")
+
+
+def _work_dir(asset: ImageAsset) -> Path:
+    """A scratch folder for this attempt; leftovers of dead attempts on this host are removed."""
+    root = _work_root()
+    root.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    for old in root.glob(f"{asset.uuid}.{host}.*"):
+        pid = int(old.name.rsplit(".", 1)[-1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+    work = root / f"{asset.uuid}.{host}.{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    return work
+
+
+def _locked(asset_id: int) -> ImageAsset | None:
+    return ImageAsset.objects.select_for_update().filter(pk=asset_id).first()
+
+
+def _save(asset: ImageAsset, *fields: str) -> None:
+    asset.save(update_fields=[*fields, "updated_at"])
+
+
+def _live_with_sha(asset: ImageAsset):
+    return ImageAsset.objects.filter(sha256=asset.sha256).exclude(pk=asset.pk).exclude(status=Status.FAILED)
+
+
+def _fail(asset: ImageAsset, code: str, message: str) -> None:
+    """Record the refusal and remove every file only this asset owned."""
+    storage_delete(asset.upload_key)
+    if asset.sha256 and code in PERMANENT and code != "duplicate" and not _live_with_sha(asset).exists():
+        storage_delete(asset.master_key or master_key_for(asset.sha256))
+        storage_delete_prefix(derivative_prefix(asset.sha256))
+    if code in PERMANENT:
+        asset.derivatives.all().delete()
+        asset.upload_key = ""
+        asset.master_key = ""
+    asset.status, asset.error_code, asset.error_text = Status.FAILED, code, message
+    asset.finished_at = timezone.now()
+    _save(asset, "status", "error_code", "error_text", "finished_at", "upload_key", "master_key",
+          "sha256", "bytes", "duplicate_of")
+
+
+def image_asset_process(*, asset_id: int) -> str | None:
+    """Run every stage still to do; returns the final status, or None if there was nothing to do."""
+    with transaction.atomic():
+        asset = _locked(asset_id)
+        if asset is None or asset.status in FINAL:
+            return None  # deleted, or already settled: a redelivery does nothing
+        if asset.attempts >= _setting("IMAGING_MAX_ATTEMPTS", 3):
+            _fail(asset, "gave_up", GAVE_UP.format(n=asset.attempts))
+            return asset.status
+        asset.attempts += 1
+        _save(asset, "attempts")
+    work = _work_dir(asset)
+    try:
+        for from_status, stage in STAGES:
+            with transaction.atomic(), pghistory.context(action=f"imaging.{stage.__name__.lstrip('_')}"):
+                asset = _locked(asset_id)
+                if asset is None or asset.status in FINAL:
+                    return asset.status if asset else None
+                if asset.status != from_status:
+                    continue  # this stage was done by an earlier attempt
+                try:
+                    stage(asset, work)
+                except ImageRejected as exc:
+                    _fail(asset, exc.code, exc.message)
+                    return asset.status
+        return asset.status
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stage_checksum(asset: ImageAsset, work: Path) -> None:
+    """received → verified: streamed SHA-256; the same bytes again become a duplicate."""
+    import hashlib
+
+    digest, size = hashlib.sha256(), 0
+    with default_storage.open(asset.upload_key, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    asset.sha256, asset.bytes = digest.hexdigest(), size
+    first = (ImageAsset.objects.filter(institution_id=asset.institution_id, sha256=asset.sha256)
+             .exclude(pk=asset.pk).exclude(status=Status.FAILED).order_by("pk").first())
+    if first is None:
+        asset.status, asset.verified_at = Status.VERIFIED, timezone.now()
+        try:
+            with transaction.atomic():
+                _save(asset, "sha256", "bytes", "status", "verified_at")
+            return
+        except IntegrityError:  # the same bytes committed by a parallel worker a moment ago
+            first = (ImageAsset.objects.filter(institution_id=asset.institution_id, sha256=asset.sha256)
+                     .exclude(pk=asset.pk).exclude(status=Status.FAILED).order_by("pk").first())
+            asset.status = Status.RECEIVED
+    asset.duplicate_of = first  # saved by _fail together with the failed status
+    raise ImageRejected("duplicate", DUPLICATE.format(name=first.original_name, uuid=first.uuid))
+
+
+def _stage_validate(asset: ImageAsset, work: Path) -> None:
+    """verified → validated: content sniffed, header-only caps, then kept as the master."""
+    limits = imaging_limits()
+    with storage_local_path(asset.upload_key, work_dir=work) as path:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            f.seek(max(0, asset.bytes - 65_557))  # a ZIP directory sits in the last 64 KiB + 22
+            tail = f.read()
+        mime_type = images.sniff(head)
+        if mime_type is None:
+            raise ImageRejected("unsupported_type", UNSUPPORTED.format(what=images.describe(head)))
+        if images.find_zip_directory(tail, asset.bytes):
+            raise ImageRejected("polyglot", POLYGLOT)
+        images.metadata_bytes(path, mime_type, limits)
+        header = images.read_header(path, mime_type, limits)
+        master_key = master_key_for(asset.sha256)
+        if not default_storage.exists(master_key):
+            storage_put_path(master_key, path)
+    storage_delete(asset.upload_key)
+    asset.mime_type, asset.width, asset.height, asset.exif = mime_type, header.width, header.height, header.exif
+    asset.master_key, asset.upload_key = master_key, ""
+    asset.status, asset.validated_at = Status.VALIDATED, timezone.now()
+    _save(asset, "mime_type", "width", "height", "exif", "master_key", "upload_key", "status", "validated_at")
+
+
+def _scan(asset: ImageAsset, work: Path):
+    target = work / "scan.tif"
+    if target.exists():
+        return images.load(target, images.TIFF)
+    with storage_local_path(asset.master_key, work_dir=work) as path:
+        return images.scan_copy(path, asset.mime_type, size=_setting("IMAGING_BARCODE_SCAN_PX", 2500), target=target)
+
+
+def _filename_match(name: str) -> tuple[str, int] | None:
+    stem = Path(name).stem
+    for rule in _setting("IMAGING_FILENAME_RULES", DEFAULT_FILENAME_RULES):
+        m = re.match(rule, stem)
+        if m:
+            order = m.groupdict().get("order")
+            return m.group("catalog_number"), int(order) if order else 0
+    return None
+
+
+def _specimens_for(institution_id: int, code: str) -> tuple[list[int], str]:
+    ids = list(Specimen.objects.filter(institution_id=institution_id, catalog_number_normalised=catalog_number_normalise(code))
+               .values_list("pk", flat=True)[:5])
+    if ids:
+        return ids, ImageAsset.LinkMethod.BARCODE
+    ids = list(Preparation.objects.filter(specimen__institution_id=institution_id, barcode=code)
+               .values_list("specimen_id", flat=True)[:5])
+    return ids, ImageAsset.LinkMethod.PREPARATION
+
+
+def _stage_identify(asset: ImageAsset, work: Path) -> None:
+    """validated → identified: barcodes from a ~2,500 px copy, else the file-name rules."""
+    from institutions.models import Collection
+
+    scan = _scan(asset, work)
+    asset.barcodes = images.read_barcodes(scan)
+    patterns = [re.compile(p) for p in Collection.objects.filter(institution_id=asset.institution_id)
+                .exclude(barcode_pattern="").values_list("barcode_pattern", flat=True)]
+    codes = [(b["text"], None) for b in asset.barcodes if not patterns or any(p.search(b["text"]) for p in patterns)]
+    by_name = _filename_match(asset.original_name)
+    if by_name:
+        codes.append(by_name)
+    asset.specimen, asset.error_code, asset.error_text, asset.link_method = None, "", "", ""
+    institution = asset.institution.code
+    for code, order in codes:
+        ids, method = _specimens_for(asset.institution_id, code)
+        if len(ids) > 1:
+            asset.error_code, asset.error_text = "ambiguous", AMBIGUOUS.format(code=code, n=len(ids), institution=institution)
+            break
+        if ids:
+            asset.specimen_id = ids[0]
+            asset.link_method = ImageAsset.LinkMethod.FILENAME if order is not None else method
+            asset.order = order or 0
+            break
+    else:
+        asset.error_code = "unmatched"
+        asset.error_text = (UNMATCHED.format(institution=institution, codes=", ".join(c for c, _ in codes))
+                            if codes else UNMATCHED_NO_CODE)
+    asset.status, asset.identified_at = Status.IDENTIFIED, timezone.now()
+    _save(asset, "barcodes", "specimen", "link_method", "order", "error_code", "error_text", "status", "identified_at")
+
+
+def derivatives_ensure(*, asset: ImageAsset, work: Path) -> list[Derivative]:
+    """Build only the specs that have no row yet; files first, then the row (get_or_create)."""
+    existing = set(asset.derivatives.values_list("spec", flat=True))
+    made = []
+    for spec in SPECS:
+        if spec in existing:
+            continue
+        key = derivative_key(asset.sha256, spec)
+        if spec in SPEC_SIZES:
+            local = work / f"{spec}.jpg"
+            width, height = images.save_resized(_scan(asset, work), local, size=SPEC_SIZES[spec])
+            size = storage_put_path(key, local)
+        else:
+            out = work / "tiles"
+            out.mkdir(exist_ok=True)
+            with storage_local_path(asset.master_key, work_dir=work) as path:
+                images.save_tiles(path, asset.mime_type, out_dir=out, orientation=asset.exif.get("orientation", 1))
+            size = 0
+            for file in sorted(p for p in (out / "iiif").rglob("*") if p.is_file()):
+                size += storage_put_path(f"{key}/{file.relative_to(out / 'iiif').as_posix()}", file)
+            width, height = asset.width, asset.height
+        derivative, _ = Derivative.objects.get_or_create(
+            asset=asset, spec=spec, defaults={"key": key, "bytes": size, "width": width, "height": height})
+        made.append(derivative)
+    return made
+
+
+def _stage_render(asset: ImageAsset, work: Path) -> None:
+    """identified → rendered: thumbnail and web copy from the scan copy, tiles from the master."""
+    derivatives_ensure(asset=asset, work=work)
+    asset.status, asset.rendered_at = Status.RENDERED, timezone.now()
+    _save(asset, "status", "rendered_at")
+
+
+def _media_refresh(specimen_id: int) -> None:
+    count = ImageAsset.objects.filter(specimen_id=specimen_id, status__in=[Status.LINKED, Status.DONE]).count()
+    specimen_media_set(specimen_id=specimen_id, media_count=count)
+
+
+def _link(asset: ImageAsset) -> None:
+    if not asset.order:
+        top = ImageAsset.objects.filter(specimen_id=asset.specimen_id).exclude(pk=asset.pk).aggregate(m=Max("order"))["m"]
+        asset.order = (top or 0) + 1
+    asset.status, asset.linked_at = Status.LINKED, timezone.now()
+    _save(asset, "order", "status", "linked_at", "specimen", "link_method", "error_code", "error_text")
+    _media_refresh(asset.specimen_id)
+
+
+def _stage_link(asset: ImageAsset, work: Path) -> None:
+    """rendered → linked, or → needs_attention for a curator to resolve."""
+    if asset.specimen_id is None:
+        asset.status, asset.finished_at = Status.NEEDS_ATTENTION, timezone.now()
+        _save(asset, "status", "finished_at")
+        return
+    _link(asset)
+
+
+def _stage_finish(asset: ImageAsset, work: Path) -> None:
+    asset.status, asset.finished_at = Status.DONE, timezone.now()
+    _save(asset, "status", "finished_at")
+
+
+STAGES = (
+    (Status.RECEIVED, _stage_checksum),
+    (Status.VERIFIED, _stage_validate),
+    (Status.VALIDATED, _stage_identify),
+    (Status.IDENTIFIED, _stage_render),
+    (Status.RENDERED, _stage_link),
+    (Status.LINKED, _stage_finish),
+)
+
+
+# --- curator actions and housekeeping ---------------------------------------------------------
+
+
+@transaction.atomic
+def image_asset_link(*, asset: ImageAsset, specimen: Specimen, user=None) -> ImageAsset:
+    """Resolve an unmatched image by hand."""
+    from django.core.exceptions import ValidationError
+
+    with pghistory.context(user=getattr(user, "pk", None), action="image_asset_link"):
+        asset = _locked(asset.pk)
+        if asset.status != Status.NEEDS_ATTENTION:
+            raise ValidationError({"specimen": LINK_NOT_WAITING.format(status=asset.get_status_display().lower())})
+        if specimen.institution_id != asset.institution_id:
+            raise ValidationError({"specimen": LINK_OTHER_INSTITUTION})
+        asset.specimen, asset.link_method, asset.error_code, asset.error_text = specimen, ImageAsset.LinkMethod.MANUAL, "", ""
+        _link(asset)
+        _stage_finish(asset, Path())
+    return asset
+
+
+@transaction.atomic
+def imaging_batch_retry_failed(*, batch: ImagingBatch) -> int:
+    """Re-enqueue the failed items that can heal (crashes, timeouts); refused files stay refused."""
+    ids = list(batch.assets.select_for_update().filter(status=Status.FAILED).exclude(error_code__in=PERMANENT)
+               .values_list("pk", flat=True))
+    for asset in ImageAsset.objects.filter(pk__in=ids):
+        asset.status = (Status.VALIDATED if asset.master_key else Status.RECEIVED)
+        asset.attempts, asset.error_code, asset.error_text, asset.finished_at = 0, "", "", None
+        _save(asset, "status", "attempts", "error_code", "error_text", "finished_at")
+    image_asset_enqueue(asset_ids=ids)
+    return len(ids)
+
+
+def image_asset_reenqueue_stale(*, lease: timedelta = timedelta(minutes=30)) -> int:
+    """The reconciler: rows not settled and untouched for `lease` are queued again (no-op if done)."""
+    ids = list(ImageAsset.objects.exclude(status__in=FINAL).filter(updated_at__lt=timezone.now() - lease)
+               .values_list("pk", flat=True))
+    with transaction.atomic():
+        image_asset_enqueue(asset_ids=ids)
+    return len(ids)
+
+
+def imaging_orphans_find() -> list[str]:
+    """Files under masters/, derivatives/ and uploads/ that no row accounts for (local disk)."""
+    root = Path(default_storage.path(""))
+    live_masters = set(ImageAsset.objects.exclude(master_key="").values_list("master_key", flat=True))
+    live_uploads = set(ImageAsset.objects.exclude(upload_key="").values_list("upload_key", flat=True))
+    live_prefixes = {k for k in Derivative.objects.values_list("key", flat=True)}
+    orphans = []
+    for base in ("masters", "derivatives", "uploads"):
+        for path in sorted((root / base).rglob("*")) if (root / base).exists() else []:
+            if not path.is_file():
+                continue
+            key = path.relative_to(root).as_posix()
+            if key in live_masters or key in live_uploads or key in live_prefixes:
+                continue
+            if any(key.startswith(p + "/") for p in live_prefixes):
+                continue
+            orphans.append(key)
+    return orphans
+

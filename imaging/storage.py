@@ -1,0 +1,113 @@
+"""Writing and reading image files through Django's storage API (local disk or S3).
+
+Keys are chosen by the server. A write never leaves a half-written file under its final key:
+on local disk the bytes go to `<key>.part` and are renamed into place; an S3 PUT appears whole
+or not at all. The temporary name is fixed per key, so a rerun after a crash overwrites it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+
+CHUNK = 1 << 20
+
+
+class TooLarge(Exception):
+    pass
+
+
+def _is_local() -> bool:
+    return isinstance(default_storage, FileSystemStorage)
+
+
+def storage_put(key: str, source: BinaryIO, *, max_bytes: int | None = None) -> int:
+    """Store `source` under `key` (overwriting), return its size; TooLarge past `max_bytes`."""
+    if _is_local():
+        final = Path(default_storage.path(key))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        part = final.with_name(final.name + ".part")
+        size = 0
+        try:
+            with open(part, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise TooLarge(size)
+                    out.write(chunk)
+            os.replace(part, final)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+    else:
+        if max_bytes is not None:
+            spool = tempfile.SpooledTemporaryFile(max_size=8 * CHUNK)
+            size = 0
+            while chunk := source.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(size)
+                spool.write(chunk)
+            spool.seek(0)
+            source = spool
+        if default_storage.exists(key):
+            default_storage.delete(key)
+        saved = default_storage.save(key, File(source))
+        size = default_storage.size(saved)
+    delay = getattr(settings, "IMAGING_STORE_DELAY_SECONDS", 0)
+    if delay:  # only the crash tests set it: a slow object store, so a kill lands mid-write
+        time.sleep(delay)
+    return size
+
+
+def storage_put_path(key: str, path: Path) -> int:
+    with open(path, "rb") as source:
+        return storage_put(key, source)
+
+
+def storage_delete(key: str) -> None:
+    if key and default_storage.exists(key):
+        default_storage.delete(key)
+
+
+def storage_delete_prefix(prefix: str) -> None:
+    """Remove every file under `prefix/` (a derivative folder)."""
+    prefix = prefix.rstrip("/")
+    if _is_local():
+        shutil.rmtree(default_storage.path(prefix), ignore_errors=True)
+        return
+    dirs, files = default_storage.listdir(prefix)
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for name in dirs:
+        storage_delete_prefix(f"{prefix}/{name}")
+
+
+def storage_copy(source_key: str, target_key: str) -> int:
+    with default_storage.open(source_key, "rb") as source:
+        return storage_put(target_key, source)
+
+
+@contextlib.contextmanager
+def storage_local_path(key: str, *, work_dir: Path) -> Iterator[Path]:
+    """A local file path for libvips: the file itself on disk storage, else a downloaded copy."""
+    if _is_local():
+        yield Path(default_storage.path(key))
+        return
+    local = work_dir / ("download-" + key.replace("/", "_"))
+    with default_storage.open(key, "rb") as source, open(local, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
+    try:
+        yield local
+    finally:
+        local.unlink(missing_ok=True)

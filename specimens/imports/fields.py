@@ -1,0 +1,113 @@
+"""Which Darwin Core term fills which Specimen column, and how its text is checked in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+
+from specimens.models import Specimen
+
+# term → Specimen field. Terms not listed here are read only through the taxon or agent steps.
+TERM_FIELDS = {
+    "occurrenceID": "occurrence_id",
+    "catalogNumber": "catalog_number",
+    "otherCatalogNumbers": "other_catalog_numbers",
+    "recordNumber": "record_number",
+    "recordedBy": "recorded_by",
+    "recordedByID": "recorded_by_id",
+    "individualCount": "individual_count",
+    "sex": "sex",
+    "lifeStage": "life_stage",
+    "preparations": "preparations",
+    "disposition": "disposition",
+    "eventDate": "event_date",
+    "year": "year",
+    "month": "month",
+    "day": "day",
+    "verbatimEventDate": "verbatim_event_date",
+    "fieldNumber": "field_number",
+    "habitat": "habitat",
+    "country": "country",
+    "countryCode": "country_code",
+    "stateProvince": "state_province",
+    "county": "county",
+    "locality": "locality",
+    "verbatimLocality": "verbatim_locality",
+    "waterBody": "water_body",
+    "minimumElevationInMeters": "minimum_elevation_in_meters",
+    "maximumElevationInMeters": "maximum_elevation_in_meters",
+    "minimumDepthInMeters": "minimum_depth_in_meters",
+    "maximumDepthInMeters": "maximum_depth_in_meters",
+    "decimalLatitude": "decimal_latitude",
+    "decimalLongitude": "decimal_longitude",
+    "geodeticDatum": "geodetic_datum",
+    "coordinateUncertaintyInMeters": "coordinate_uncertainty_in_meters",
+    "coordinatePrecision": "coordinate_precision",
+    "locationID": "location_id",
+    "scientificName": "scientific_name",
+    "identifiedBy": "identified_by",
+    "dateIdentified": "date_identified",
+    "identificationQualifier": "identification_qualifier",
+    "typeStatus": "type_status",
+    "verbatimIdentification": "verbatim_identification",
+    "license": "license",
+    "rightsHolder": "rights_holder",
+    "basisOfRecord": "basis_of_record",
+    "informationWithheld": "information_withheld",
+    "dataGeneralizations": "data_generalizations",
+}
+TAXON_TERMS = (
+    "kingdom", "phylum", "class", "order", "family", "genus", "specificEpithet", "infraspecificEpithet",
+    "taxonRank", "scientificName", "scientificNameAuthorship",
+)
+# Read through value maps filled in Python from DISTINCT values (few of them, even at 1 M rows).
+MAPPED_TERMS = ("eventDate", "basisOfRecord", "license")
+
+NUMBER = r"^[+-]?([0-9]{1,30}([.][0-9]{0,30})?|[.][0-9]{1,30})([eE][+-]?[0-9]{1,2})?$"
+INTEGER = r"^[+-]?[0-9]{1,9}$"
+
+
+@dataclass(frozen=True)
+class ImportField:
+    term: str
+    name: str  # Specimen field
+    kind: str  # text | float | decimal | int | mapped
+    max_length: int | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+RANGES = {
+    "decimal_latitude": (-90, 90),
+    "decimal_longitude": (-180, 180),
+    "coordinate_precision": (0, 999),
+    "coordinate_uncertainty_in_meters": (0, 1e8),
+    "individual_count": (0, 2_000_000_000),
+    "year": (1, 9999),
+    "month": (1, 12),
+    "day": (1, 31),
+}
+
+
+def import_fields() -> list[ImportField]:
+    fields = []
+    for term, name in TERM_FIELDS.items():
+        model_field = Specimen._meta.get_field(name)
+        low, high = RANGES.get(name, (None, None))
+        if term in MAPPED_TERMS:
+            kind = "mapped"
+        elif isinstance(model_field, models.DecimalField):
+            kind = "decimal"
+        elif isinstance(model_field, models.FloatField):
+            kind = "float"
+        elif isinstance(model_field, (models.IntegerField, models.SmallIntegerField)):
+            kind = "int"
+        else:
+            kind = "text"
+        max_length = getattr(model_field, "max_length", None) if kind == "text" else None
+        fields.append(ImportField(term, name, kind, max_length, low, high))
+    return fields
+
+
+IMPORT_FIELDS = import_fields()

@@ -1,0 +1,1 @@
+"""Biodiversity data standards: Darwin Core terms, archive descriptors and readers. No models."""

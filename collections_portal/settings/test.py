@@ -22,3 +22,6 @@ CELERY_TASK_ROUTES = {
     "imaging.*": {"queue": f"{CELERY_QUEUE_PREFIX}imaging"},
     "bulk.*": {"queue": f"{CELERY_QUEUE_PREFIX}bulk"},
 }
+
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

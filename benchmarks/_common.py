@@ -53,14 +53,24 @@ def setup() -> None:
 
 def median_seconds(func, *, repeat: int, warmup: int = 20) -> float:
     """Median wall time of `func()` over `repeat` runs after `warmup` untimed runs."""
+    return paired_medians(func, lambda: None, repeat=repeat, warmup=warmup)[0]
+
+
+def paired_medians(ours, baseline, *, repeat: int, warmup: int = 20) -> tuple[float, float]:
+    """Medians of `ours()` and `baseline()` timed alternately, so load from other processes
+    on the machine falls on both sides alike."""
     for _ in range(warmup):
-        func()
-    samples = []
+        ours()
+        baseline()
+    ours_samples, baseline_samples = [], []
     for _ in range(repeat):
         started = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        ours()
+        middle = time.perf_counter()
+        baseline()
+        ours_samples.append(middle - started)
+        baseline_samples.append(time.perf_counter() - middle)
+    return statistics.median(ours_samples), statistics.median(baseline_samples)
 
 
 def result_line(name: str, ours: float, baseline: float) -> str:

@@ -9,7 +9,7 @@ client, the full stack minus the socket: `GET /api/v1/specimens/?page_size=100` 
 visitor, the same as a curator of the benchmark institution, and a deep page (half-way down the
 table) reached through a `next` cursor. The baseline of each is the same SELECT (same columns,
 joins, WHERE, ORDER BY, LIMIT) run with psycopg on its own connection and fetched into tuples.
-Medians of --repeat runs after a warm-up. Last line: RESULT with the summed medians.
+Medians of --repeat runs after a warm-up, API and SQL timed alternately. Last line: RESULT with the summed medians.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def main() -> None:
 
     user, _ = get_user_model().objects.get_or_create(username="bench.curator")
     membership_grant(user=user, role=Role.CURATOR, institution=institution)
-    anonymous, curator = Client(), Client()
+    anonymous, curator = Client(HTTP_HOST="localhost"), Client(HTTP_HOST="localhost")
     curator.force_login(user)
 
     url = f"/api/v1/specimens/?page_size={PAGE}"
@@ -103,8 +103,7 @@ def main() -> None:
         def query(sql=sql, params=params):
             raw.execute(sql, params).fetchall()
 
-        ours = _common.median_seconds(request, repeat=args.repeat)
-        baseline = _common.median_seconds(query, repeat=args.repeat)
+        ours, baseline = _common.paired_medians(request, query, repeat=args.repeat)
         ours_total += ours
         baseline_total += baseline
         print(f"[bench] {label:<22} api {ours * 1000:7.2f} ms   sql {baseline * 1000:6.2f} ms   "

@@ -239,7 +239,7 @@ def save_resized(scan: pyvips.Image, target: Path, *, size: int) -> tuple[int, i
     return image.width, image.height
 
 
-def save_tiles(path: Path, mime_type: str, *, out_dir: Path, orientation: int = 1, tile_size: int = 512) -> dict:
+def save_tiles(path: Path, mime_type: str, out_dir: Path, *, orientation: int = 1, tile_size: int = 512) -> dict:
     """IIIF Image API 3.0 level-0 tiles by dzsave(layout=iiif3); returns its info.json.
 
     One sequential pass over the master keeps memory flat; only a rotated master (EXIF

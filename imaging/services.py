@@ -37,8 +37,10 @@ from .storage import (
     storage_delete,
     storage_delete_prefix,
     storage_local_path,
+    storage_move,
     storage_put,
     storage_put_path,
+    storage_put_tree,
 )
 
 Status = ImageAsset.Status
@@ -219,12 +221,15 @@ def _live_with_sha(asset: ImageAsset):
 
 
 def _fail(asset: ImageAsset, code: str, message: str) -> None:
-    """Record the refusal and remove every file only this asset owned."""
-    storage_delete(asset.upload_key)
-    if asset.sha256 and code in PERMANENT and code != "duplicate" and not _live_with_sha(asset).exists():
-        storage_delete(asset.master_key or master_key_for(asset.sha256))
-        storage_delete_prefix(derivative_prefix(asset.sha256))
+    """Record the failure; for a refused file, remove every file only this asset owned.
+
+    Other failures (a crash loop ending in `gave_up`) keep the bytes so "retry failed" can run.
+    """
     if code in PERMANENT:
+        storage_delete(asset.upload_key)
+        if asset.sha256 and code != "duplicate" and not _live_with_sha(asset).exists():
+            storage_delete(asset.master_key or master_key_for(asset.sha256))
+            storage_delete_prefix(derivative_prefix(asset.sha256))
         asset.derivatives.all().delete()
         asset.upload_key = ""
         asset.master_key = ""
@@ -293,7 +298,10 @@ def _stage_checksum(asset: ImageAsset, work: Path) -> None:
 def _stage_validate(asset: ImageAsset, work: Path) -> None:
     """verified → validated: content sniffed, header-only caps, then kept as the master."""
     limits = imaging_limits()
-    with storage_local_path(asset.upload_key, work_dir=work) as path:
+    master_key = master_key_for(asset.sha256)
+    # A crash after the move below but before the commit leaves the bytes at the master key.
+    source_key = asset.upload_key if default_storage.exists(asset.upload_key) else master_key
+    with storage_local_path(source_key, work_dir=work) as path:
         with open(path, "rb") as f:
             head = f.read(4096)
             f.seek(max(0, asset.bytes - 65_557))  # a ZIP directory sits in the last 64 KiB + 22
@@ -305,10 +313,11 @@ def _stage_validate(asset: ImageAsset, work: Path) -> None:
             raise ImageRejected("polyglot", POLYGLOT)
         images.metadata_bytes(path, mime_type, limits)
         header = images.read_header(path, mime_type, limits)
-        master_key = master_key_for(asset.sha256)
-        if not default_storage.exists(master_key):
-            storage_put_path(master_key, path)
-    storage_delete(asset.upload_key)
+    if source_key != master_key:
+        if default_storage.exists(master_key):  # same bytes at another institution: one copy
+            storage_delete(asset.upload_key)
+        else:
+            storage_move(asset.upload_key, master_key)
     asset.mime_type, asset.width, asset.height, asset.exif = mime_type, header.width, header.height, header.exif
     asset.master_key, asset.upload_key = master_key, ""
     asset.status, asset.validated_at = Status.VALIDATED, timezone.now()
@@ -388,13 +397,9 @@ def derivatives_ensure(*, asset: ImageAsset, work: Path) -> list[Derivative]:
             width, height = images.save_resized(_scan(asset, work), local, size=SPEC_SIZES[spec])
             size = storage_put_path(key, local)
         else:
-            out = work / "tiles"
-            out.mkdir(exist_ok=True)
             with storage_local_path(asset.master_key, work_dir=work) as path:
-                images.save_tiles(path, asset.mime_type, out_dir=out, orientation=asset.exif.get("orientation", 1))
-            size = 0
-            for file in sorted(p for p in (out / "iiif").rglob("*") if p.is_file()):
-                size += storage_put_path(f"{key}/{file.relative_to(out / 'iiif').as_posix()}", file)
+                size = storage_put_tree(key, partial(images.save_tiles, path, asset.mime_type,
+                                                     orientation=asset.exif.get("orientation", 1)), work_dir=work)
             width, height = asset.width, asset.height
         derivative, _ = Derivative.objects.get_or_create(
             asset=asset, spec=spec, defaults={"key": key, "bytes": size, "width": width, "height": height})
@@ -410,8 +415,10 @@ def _stage_render(asset: ImageAsset, work: Path) -> None:
 
 
 def _media_refresh(specimen_id: int) -> None:
-    count = ImageAsset.objects.filter(specimen_id=specimen_id, status__in=[Status.LINKED, Status.DONE]).count()
-    specimen_media_set(specimen_id=specimen_id, media_count=count)
+    assets = (ImageAsset.objects.filter(specimen_id=specimen_id, status__in=[Status.LINKED, Status.DONE])
+              .order_by("order", "id").values("uuid", "order", "width", "height", "licence"))
+    media = [{**a, "uuid": str(a["uuid"]), "iiif_service": f"/iiif/3/{a['uuid']}"} for a in assets]
+    specimen_media_set(specimen_id=specimen_id, media=media)
 
 
 def _link(asset: ImageAsset) -> None:

@@ -64,10 +64,45 @@ def storage_put(key: str, source: BinaryIO, *, max_bytes: int | None = None) -> 
             default_storage.delete(key)
         saved = default_storage.save(key, File(source))
         size = default_storage.size(saved)
+    _pause()
+    return size
+
+
+def storage_put_tree(prefix: str, build, *, work_dir: Path) -> int:
+    """Store the folder that `build(out_dir)` writes at `out_dir/<name>` under `prefix`; total bytes.
+
+    Local disk: built in `<prefix>.part` beside the target and renamed into place, one rename
+    for thousands of tiles. Elsewhere: built in `work_dir`, then each file stored.
+    """
+    name = prefix.rstrip("/").rsplit("/", 1)[-1]
+    if _is_local():
+        final = Path(default_storage.path(prefix))
+        staging = final.with_name(final.name + ".part")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            build(staging)
+            size = sum(p.stat().st_size for p in (staging / name).rglob("*") if p.is_file())
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(staging / name, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _pause()
+        return size
+    out = work_dir / "tree"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    build(out)
+    size = 0
+    for file in sorted(p for p in (out / name).rglob("*") if p.is_file()):
+        size += storage_put_path(f"{prefix}/{file.relative_to(out / name).as_posix()}", file)
+    return size
+
+
+def _pause() -> None:
     delay = getattr(settings, "IMAGING_STORE_DELAY_SECONDS", 0)
     if delay:  # only the crash tests set it: a slow object store, so a kill lands mid-write
         time.sleep(delay)
-    return size
 
 
 def storage_put_path(key: str, path: Path) -> int:
@@ -91,6 +126,17 @@ def storage_delete_prefix(prefix: str) -> None:
         default_storage.delete(f"{prefix}/{name}")
     for name in dirs:
         storage_delete_prefix(f"{prefix}/{name}")
+
+
+def storage_move(source_key: str, target_key: str) -> None:
+    """Rename on local disk (same file system: atomic, no copy); copy then delete elsewhere."""
+    if _is_local():
+        target = Path(default_storage.path(target_key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(default_storage.path(source_key), target)
+        return
+    storage_copy(source_key, target_key)
+    default_storage.delete(source_key)
 
 
 def storage_copy(source_key: str, target_key: str) -> int:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
+from .models import Agent, Identification, ImportBatch, ImportRowError, Preparation, Specimen, SpecimenAgent, Taxon
 
 
 class IdentificationInline(admin.TabularInline):
@@ -68,3 +68,27 @@ class PreparationAdmin(admin.ModelAdmin):
     list_display = ("specimen", "preparation_type", "count", "barcode")
     raw_id_fields = ("specimen",)
     list_select_related = ("specimen",)
+
+
+class ImportRowErrorInline(admin.TabularInline):
+    model = ImportRowError
+    extra = 0
+    can_delete = False
+    readonly_fields = ("line", "column", "value", "message")
+    max_num = 0  # read-only: rows are written by the importer only
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = ("file_name", "collection", "status", "dry_run", "inserted_count", "updated_count", "rejected_count", "created_at")
+    list_filter = ("status", "dry_run", "institution")
+    list_select_related = ("collection__institution",)
+    readonly_fields = [f.name for f in ImportBatch._meta.fields]
+    inlines = [ImportRowErrorInline]
+
+
+@admin.register(ImportRowError)
+class ImportRowErrorAdmin(admin.ModelAdmin):
+    list_display = ("batch", "line", "column", "message")
+    raw_id_fields = ("batch",)
+    list_select_related = ("batch",)

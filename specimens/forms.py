@@ -114,3 +114,14 @@ class IdentificationForm(forms.Form):
     date_identified = forms.CharField(required=False, label="Date", help_text="ISO 8601, e.g. 2024-05-01")
     identification_qualifier = forms.CharField(required=False, label="Qualifier", help_text="cf., aff., ?")
     type_status = forms.CharField(required=False, label="Type status")
+
+
+class ImportUploadForm(forms.Form):
+    collection = forms.ModelChoiceField(queryset=Collection.objects.none(), help_text="the collection the records belong to")
+    file = forms.FileField(label="Darwin Core Archive or CSV/TSV",
+                           help_text="a DwC-A .zip, or a .csv/.tsv/.txt whose columns are Darwin Core terms")
+    dry_run = forms.BooleanField(required=False, label="Dry run: check only, change nothing")
+
+    def __init__(self, *args, collections=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["collection"].queryset = collections

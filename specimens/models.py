@@ -141,6 +141,8 @@ class Specimen(PublicIdModel):
     version = models.PositiveIntegerField(default=1, help_text="optimistic lock: +1 on every save")
     mids_level = models.SmallIntegerField(null=True, blank=True)
     media_count = models.PositiveIntegerField(default=0)
+    # Linked images in order, written by imaging through specimen_media_set (IIIF service paths).
+    media = models.JSONField(default=list, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     published_at = models.DateTimeField(null=True, blank=True)
@@ -369,9 +371,15 @@ class ImportBatch(PublicIdModel):
 
 
 class ImportRowError(models.Model):
-    """Why one row (or one value of it) was not imported. Written set-based by the importer."""
+    """Why one row was not imported (an error), or a value of it was dropped (a warning).
+    Written set-based by the importer."""
+
+    class Severity(models.TextChoices):
+        ERROR = "error", "Row not imported"
+        WARNING = "warning", "Value dropped, row imported"
 
     batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="row_errors")
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.ERROR)
     line = models.PositiveIntegerField(help_text="line in the data file (header lines counted)")
     column = models.CharField(max_length=120, blank=True, help_text="Darwin Core term")
     value = models.TextField(blank=True)

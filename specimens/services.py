@@ -492,11 +492,12 @@ def identification_add(*, specimen: Specimen, scientific_name: str, identified_b
 
 
 @transaction.atomic
-def specimen_media_set(*, specimen_id: int, media_count: int) -> None:
-    """Record how many images are linked to a specimen; imaging calls this after each link.
+def specimen_media_set(*, specimen_id: int, media: list[dict]) -> None:
+    """Record the images linked to a specimen, in order; imaging calls this after each link.
 
-    A derived column, so the curator's `version` is not bumped (no false edit conflicts), but
-    `updated_at` (dcterms:modified) moves because associatedMedia changed.
+    `media`: [{"uuid", "order", "width", "height", "licence", "iiif_service"}]. A derived column,
+    so the curator's `version` is not bumped (no false edit conflicts), but `updated_at`
+    (dcterms:modified) moves because associatedMedia changed.
     """
     with pghistory.context(action="specimen_media_set"):
-        Specimen.objects.filter(pk=specimen_id).update(media_count=media_count, updated_at=timezone.now())
+        Specimen.objects.filter(pk=specimen_id).update(media=media, media_count=len(media), updated_at=timezone.now())

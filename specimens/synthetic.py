@@ -33,7 +33,7 @@ from institutions.models import Collection
 
 from .dates import parse_event_date
 from .models import Identification, Specimen, Taxon
-from .services import catalog_number_normalise, occurrence_id_mint, specimen_counts_refresh, taxon_ensure_path
+from .services import catalog_number_normalise, occurrence_id_mint, specimen_counts_refresh, taxon_create
 
 TAXA_FILE = Path(settings.BASE_DIR) / "seeds" / "synthetic_taxa.txt"
 CHUNK_ROWS = 50_000  # rows per transaction: one COPY of specimens + one INSERT of identifications
@@ -268,26 +268,32 @@ def _taxa_for(collection: Collection, taxa: list[SyntheticTaxon]) -> list[Synthe
 
 
 def synthetic_taxa_ensure(taxa: list[SyntheticTaxon]) -> dict[str, Taxon]:
-    """Species name → Taxon, creating the missing branches once through `taxon_ensure_path`.
+    """Species name → Taxon, creating the missing branches once with `taxon_create`.
 
-    A species already in the tree under the same name is reused, so names stay unambiguous.
+    Like `taxon_ensure_path`, but a node shared by many species (a family, an order) is looked
+    up once. A species already in the tree under the same name is reused, so names stay unambiguous.
     """
     existing = {}
     for taxon in Taxon.objects.filter(rank="species", name__in=[t.name for t in taxa]).order_by("id"):
         existing.setdefault(taxon.name, taxon)
+    nodes: dict[tuple, Taxon] = {}
     result = {}
-    for t in taxa:
-        node = existing.get(t.name)
-        if node is None:
-            genus = t.name.split()[0]
-            node = taxon_ensure_path(
-                ranks=[("kingdom", t.kingdom), ("phylum", t.phylum), ("class", t.class_name), ("order", t.order),
-                       ("family", t.family), ("genus", genus), ("species", t.name)],
-                authorship=t.authorship,
-            )
-            if t.vernacular_name and not node.vernacular_name:
-                Taxon.objects.filter(pk=node.pk).update(vernacular_name=t.vernacular_name)
-        result[t.name] = node
+    with transaction.atomic():
+        for t in taxa:
+            node = existing.get(t.name)
+            if node is None:
+                ranks = [("kingdom", t.kingdom), ("phylum", t.phylum), ("class", t.class_name), ("order", t.order),
+                         ("family", t.family), ("genus", t.name.split()[0])]
+                parent = None
+                for depth in range(len(ranks)):
+                    key = tuple(ranks[: depth + 1])
+                    if key not in nodes:
+                        rank, name = ranks[depth]
+                        nodes[key] = taxon_create(name=name, rank=rank, parent=parent)
+                    parent = nodes[key]
+                node = taxon_create(name=t.name, rank="species", parent=parent, authorship=t.authorship,
+                                    vernacular_name=t.vernacular_name)
+            result[t.name] = node
     return result
 
 
@@ -496,9 +502,10 @@ def specimens_generate(*, collection: Collection, count: int, seed: int = 0, pub
     taxa = _taxa_for(collection, synthetic_taxa())
     nodes = synthetic_taxa_ensure(taxa)
     taxon_segments, taxon_weights = _taxon_segments(taxa, nodes, rng)
-    date_segments = _date_pool(rng, timezone.localdate())
+    pool_size = min(20_000, max(2_000, count))  # variety enough for a million rows, quick for a test
+    date_segments = _date_pool(rng, timezone.localdate(), size=pool_size)
     place_segments, place_weights = _place_pool(rng)
-    people_segments = _people_pool(rng, _collector_pool(random.Random(seed)))
+    people_segments = _people_pool(rng, _collector_pool(random.Random(seed)), size=pool_size)
     status_segments, status_weights = _status_segments(publish_share, now)
     constant_columns, constant_segment = _constant_columns(collection, now)
 

@@ -7,15 +7,16 @@ from django.core import signing
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
-from institutions.selectors import collection_list_for, institution_scope, is_staff_member
+from institutions.selectors import collection_list_for, institution_scope, is_staff_member, scope_filter
 
 from .api.serializers import public_coordinates
 from .filters import SpecimenFilter
 from .models import Specimen
-from .forms import IdentificationForm, PreparationForm, SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
+from .forms import ImportUploadForm, IdentificationForm, PreparationForm, SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
 from .selectors import (
     agent_search,
     specimen_detail_related,
@@ -24,6 +25,7 @@ from .selectors import (
     specimen_list_for_staff,
     taxon_search,
 )
+from .imports.upload import import_upload_accept
 from .services import (
     BULK_EDITABLE_FIELDS,
     identification_add,
@@ -226,6 +228,14 @@ def specimen_submit_view(request, uuid):
     return redirect("specimens:curate_detail", uuid=uuid)
 
 
+def _local_next(request) -> str:
+    """The form's `next` if it stays on this site (no open redirect), else the record list."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return reverse("specimens:curate_list")
+
+
 @login_required
 @require_POST
 def specimen_bulk_view(request):
@@ -235,7 +245,7 @@ def specimen_bulk_view(request):
     uuids = request.POST.getlist("selected")[:1000]
     if not uuids:
         messages.error(request, "Select at least one record first.")
-        return redirect(request.POST.get("next") or "specimens:curate_list")
+        return redirect(_local_next(request))
     if action == "publish":
         selected = specimen_list_for_staff(user=request.user, action="publish").filter(uuid__in=uuids)
         if not selected.exists():
@@ -255,7 +265,7 @@ def specimen_bulk_view(request):
             messages.success(request, f"Changed {request.POST.get('field')} on {count} record{'s' if count != 1 else ''}.")
     else:
         messages.error(request, "Choose a bulk action.")
-    return redirect(request.POST.get("next") or "specimens:curate_list")
+    return redirect(_local_next(request))
 
 
 @login_required
@@ -350,3 +360,72 @@ def specimen_public_page(request, uuid):
 
 def _tombstone(request, specimen):
     return render(request, "specimens/public/specimen_tombstone.html", {"specimen": specimen}, status=410)
+
+
+# --- bulk import in the browser -----------------------------------------------------------------
+
+IMPORT_FINAL = {"done", "rejected", "failed"}
+
+
+def _import_batches_for(user, action="view"):
+    from .models import ImportBatch
+
+    return scope_filter(ImportBatch.objects.select_related("collection__institution", "created_by"), user=user, action=action)
+
+
+@login_required
+def import_list_view(request):
+    _staff_only(request.user)
+    collections = collection_list_for(user=request.user, action="create")
+    form = ImportUploadForm(request.POST or None, request.FILES or None, collections=collections)
+    if request.method == "POST":
+        if not collections.exists():
+            raise PermissionDenied("Your role cannot import records.")
+        if form.is_valid():
+            try:
+                batch = import_upload_accept(
+                    collection=form.cleaned_data["collection"], upload=form.cleaned_data["file"],
+                    dry_run=form.cleaned_data["dry_run"], user=request.user,
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                return redirect("specimens:curate_import_detail", uuid=batch.uuid)
+    batches = _import_batches_for(request.user).order_by("-created_at")[:50]
+    return render(request, "specimens/staff/import_list.html", {"form": form, "batches": batches,
+                                                                 "can_import": collections.exists()},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+def import_detail_view(request, uuid):
+    _staff_only(request.user)
+    batch = _import_batches_for(request.user).filter(uuid=uuid).first()
+    if batch is None:
+        raise Http404("No such import.")
+    template = "specimens/staff/_import_progress.html" if request.headers.get("HX-Request") else "specimens/staff/import_detail.html"
+    row_errors = batch.row_errors.order_by("line", "id")[:200] if batch.status in IMPORT_FINAL else []
+    return render(request, template, {"batch": batch, "final": batch.status in IMPORT_FINAL, "row_errors": row_errors})
+
+
+@login_required
+def import_report_view(request, uuid):
+    import tempfile
+
+    from django.http import FileResponse
+
+    from .imports.services import import_batch_report_write
+
+    _staff_only(request.user)
+    batch = _import_batches_for(request.user).filter(uuid=uuid).first()
+    if batch is None:
+        raise Http404("No such import.")
+    spool = tempfile.TemporaryFile(mode="w+b")
+    import io
+
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+    import_batch_report_write(batch=batch, out=text)
+    text.detach()
+    spool.seek(0)
+    name = f"import-report-{batch.collection.institution.code}-{batch.collection.code}-{batch.created_at:%Y%m%d-%H%M}.csv"
+    return FileResponse(spool, as_attachment=True, filename=name, content_type="text/csv; charset=utf-8")

@@ -207,4 +207,6 @@ def source_open(path: str | os.PathLike) -> Source:
             raise ArchiveError(f"{path.name} is {what}; upload a zip (Darwin Core Archive) or a CSV/TSV file.")
     if len(head) > 262 and head[257:262] == b"ustar":
         raise ArchiveError(f"{path.name} is a tar archive; upload a zip (Darwin Core Archive) or a CSV/TSV file.")
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ArchiveError(f"{path.name} is neither a zip archive nor a text (CSV/TSV) file; refused.")
     return SingleFileSource(path)

@@ -29,6 +29,7 @@ UTF8 = "utf-8"
 class TextFormat:
     encoding: str  # a Python codec name
     bom: bytes
+    has_soh: bool = True  # a \x01 byte occurs (so it cannot stand in as a "no quote" character)
 
 
 def _codec(name: str) -> str | None:
@@ -59,8 +60,8 @@ def text_format_detect(source: Source, name: str, declared: str = "UTF-8") -> Te
     first_error = None
     for encoding in candidates:
         try:
-            _scan(source, name, encoding, len(bom))
-            return TextFormat(encoding, bom)
+            has_soh = _scan(source, name, encoding, len(bom))
+            return TextFormat(encoding, bom, has_soh)
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
     line, byte = first_error.args[-1]  # set by _scan
@@ -71,9 +72,9 @@ def text_format_detect(source: Source, name: str, declared: str = "UTF-8") -> Te
     )
 
 
-def _scan(source: Source, name: str, encoding: str, skip: int) -> None:
+def _scan(source: Source, name: str, encoding: str, skip: int) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    line, run = 1, 0
+    line, run, has_soh = 1, 0, False
     with source.open(name) as handle:
         handle.read(skip)
         while chunk := handle.read(CHUNK_BYTES):
@@ -96,11 +97,13 @@ def _scan(source: Source, name: str, encoding: str, skip: int) -> None:
                 exc.args = (*exc.args, (bad_line, chunk[exc.start]))
                 raise
             line += chunk.count(b"\n")
+            has_soh = has_soh or b"\x01" in chunk
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             exc.args = (*exc.args, (line, 0))
             raise
+    return has_soh
 
 
 def _text_chunks(source: Source, name: str, fmt: TextFormat) -> Iterator[str]:

@@ -243,6 +243,95 @@ def test_withdraw_is_a_publish_right(client_for, institution, role, allowed):
         assert specimen.status == Specimen.Status.PUBLISHED
 
 
+# --- the other curator pages: each takes its outcome from the MATRIX column of its action ---------
+
+# url name → (HTTP method, the MATRIX case whose column decides the outcome)
+EXTRA_PAGES = {
+    "curate_history": ("get", "view_draft"),
+    "curate_submit": ("post", "edit_draft"),
+    "curate_revert": ("post", "edit_draft"),
+    "curate_preparation_add": ("post", "edit_draft"),
+    "curate_identification_add": ("post", "edit_draft"),
+    "curate_bulk": ("post", "publish_draft"),
+}
+EXTRA_SUCCESS = {"curate_history": 200, "curate_submit": 302, "curate_revert": 302, "curate_preparation_add": 200,
+                 "curate_identification_add": 200, "curate_bulk": 302}
+EXTRA_PARAMS = [
+    pytest.param(role, where, name, MATRIX[role, where][CASES.index(case)], id=f"{role}-{where}-{name}")
+    for (role, where) in MATRIX
+    for name, (_, case) in EXTRA_PAGES.items()
+]
+
+
+def extra_state(specimen):
+    from specimens.models import Identification, Preparation
+
+    row = Specimen.objects.filter(pk=specimen.pk).values("version", "status", "locality", "scientific_name").first()
+    return {"row": row, "preparations": Preparation.objects.filter(specimen_id=specimen.pk).count(),
+            "identifications": Identification.objects.filter(specimen_id=specimen.pk).count()}
+
+
+@pytest.mark.parametrize("role, where, name, outcome", EXTRA_PARAMS)
+def test_other_curator_pages_follow_the_matrix(setup_case, role, where, name, outcome):
+    from specimens.services import taxon_create
+
+    client, collection, specimen = setup_case(role, where, "edit_draft")
+    method, _ = EXTRA_PAGES[name]
+    data = {}
+    if name == "curate_revert":  # an edit to undo: the insert event is version 1, the row is now version 2
+        from django.apps import apps
+
+        Specimen.objects.filter(pk=specimen.pk).update(locality="Wrong place", version=2)
+        insert = apps.get_model("specimens", "SpecimenEvent").objects.get(pgh_obj_id=specimen.pk, pgh_label="insert")
+        data = {"event": insert.pgh_id, "version": 2}
+    elif name == "curate_preparation_add":
+        data = {"preparation_type": "sheet", "count": 1}
+    elif name == "curate_identification_add":
+        taxon_create(name="Taraxacum officinale", rank="species")
+        data = {"scientific_name": "Taraxacum officinale"}
+    elif name == "curate_bulk":
+        data = {"bulk_action": "publish", "selected": [str(specimen.uuid)]}
+    url = reverse(f"specimens:{name}", args=[] if name == "curate_bulk" else [specimen.uuid])
+    before = extra_state(specimen)
+
+    response = getattr(client, method)(url, data=data)
+
+    if outcome == OK:
+        expected = {EXTRA_SUCCESS[name]}
+    elif outcome.startswith("anon"):
+        expected = {302}
+    elif name == "curate_bulk":
+        expected = {403}  # bulk selections are filtered by scope: nothing of theirs is selectable
+    else:
+        expected = {FORBID: {403}, HIDDEN: {404}}[outcome]
+    assert response.status_code in expected, response.content[:300]
+    if outcome.startswith("anon"):
+        assert response["Location"].startswith(reverse("login"))
+    after = extra_state(specimen)
+    if outcome != OK or name == "curate_history":
+        assert after == before
+    elif name == "curate_submit":
+        assert after["row"]["status"] == Specimen.Status.IN_REVIEW
+    elif name == "curate_revert":
+        assert after["row"]["locality"] == "" and after["row"]["version"] == 3
+    elif name == "curate_preparation_add":
+        assert after["preparations"] == before["preparations"] + 1
+    elif name == "curate_identification_add":
+        assert after["identifications"] == before["identifications"] + 1
+        assert after["row"]["scientific_name"] == "Taraxacum officinale"
+    elif name == "curate_bulk":
+        assert after["row"]["status"] == Specimen.Status.PUBLISHED
+
+
+@pytest.mark.parametrize("name", ["taxon_autocomplete", "agent_autocomplete"])
+def test_autocomplete_is_for_staff_only(client_for, institution, name):
+    url = reverse(f"specimens:{name}")
+
+    assert client_for(None).get(url, {"q": "Be"}).status_code == 302
+    assert client_for("digitiser", institution).get(url, {"q": "Be"}).status_code == 200
+    assert client_for("programme_manager").get(url, {"q": "Be"}).status_code == 200
+
+
 def test_every_specimen_url_is_in_the_matrix():
     """A new specimen write URL must be added to the matrix (or to this list with its reason)."""
     from django.urls import get_resolver
@@ -251,9 +340,12 @@ def test_every_specimen_url_is_in_the_matrix():
         "specimens_api:specimen_list", "specimens_api:specimen_detail", "specimens_api:specimen_publish",
         "specimens:curate_list", "specimens:curate_create", "specimens:curate_detail", "specimens:curate_edit",
         "specimens:curate_publish", "specimens:curate_delete",
-        # covered by their own tests below or in tests/specimens/
+        *(f"specimens:{name}" for name in EXTRA_PAGES),
+        "specimens:taxon_autocomplete", "specimens:agent_autocomplete",
+        # covered by their own tests above or in tests/specimens/
         "specimens_api:specimen_withdraw", "specimens_api:specimen_submit", "specimens:curate_withdraw",
         "specimens_api:taxon_list", "specimens_api:taxon_detail",
+        "specimens:curate_imports", "specimens:curate_import_detail", "specimens:curate_import_report",
     }
     def walk(patterns, namespace=None):
         for entry in patterns:
@@ -265,3 +357,49 @@ def test_every_specimen_url_is_in_the_matrix():
     names = set(walk(get_resolver().url_patterns))
     assert {"specimens_api:specimen_publish", "specimens:curate_delete"} <= names, "URL walk found nothing"
     assert names <= covered, f"URLs missing from the permission matrix: {sorted(names - covered)}"
+
+
+IMPORT_PAGES = ["curate_import_detail", "curate_import_report"]
+
+
+@pytest.mark.parametrize("role, own, expected", [
+    (None, True, 302), ("digitiser", True, 200), ("curator", True, 200), ("collection_manager", True, 200),
+    ("programme_manager", False, 200), ("admin", False, 200),
+    ("digitiser", False, 404), ("curator", False, 404), ("collection_manager", False, 404),
+])
+@pytest.mark.parametrize("name", IMPORT_PAGES)
+def test_import_batches_are_seen_by_their_institution_only(client_for, institution, other_institution, role, own, expected, name):
+    from specimens.imports.services import import_batch_create
+
+    from .factories.institutions import CollectionFactory
+
+    batch = import_batch_create(collection=CollectionFactory(institution=institution), path="/nonexistent/file.csv")
+    client = client_for(role, institution if own else other_institution)
+
+    response = client.get(reverse(f"specimens:{name}", args=[batch.uuid]))
+
+    assert response.status_code == expected
+
+
+@pytest.mark.parametrize("role, expected", [
+    (None, 302), ("programme_manager", 403), ("digitiser", 302), ("curator", 302),
+])
+def test_only_roles_that_create_records_may_upload_an_import(client_for, institution, role, expected, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from specimens.models import ImportBatch
+
+    from .factories.institutions import CollectionFactory
+
+    collection = CollectionFactory(institution=institution)
+    client = client_for(role, institution)
+    upload = SimpleUploadedFile("rows.csv", b"catalogNumber,scientificName\nX1,Bellis perennis\n", content_type="text/csv")
+
+    response = client.post(reverse("specimens:curate_imports"), {"collection": collection.pk, "file": upload})
+
+    assert response.status_code == expected
+    if role in ("digitiser", "curator"):
+        assert response["Location"].startswith("/curate/imports/")
+        assert ImportBatch.objects.filter(collection=collection, created_by=client.user).count() == 1
+    else:
+        assert ImportBatch.objects.count() == 0

@@ -164,6 +164,9 @@ STORAGES = {
 # Development and tests serve static files straight from the finders (no collectstatic needed).
 WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=False)
 WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH
+# Browser uploads for import wait here (private, shared with the workers) until the import ran.
+IMPORT_SPOOL_DIR = env.path("IMPORT_SPOOL_DIR", default=BASE_DIR / ".local" / "imports")
+IMPORT_MAX_UPLOAD_MB = env.int("IMPORT_MAX_UPLOAD_MB", default=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
 

@@ -25,3 +25,5 @@ CELERY_TASK_ROUTES = {
 
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Shared with the test worker process through the environment.
+IMPORT_SPOOL_DIR = os.environ.setdefault("IMPORT_SPOOL_DIR", tempfile.mkdtemp(prefix="portal-test-imports-"))

@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Identification, Preparation, Specimen, Taxon
@@ -110,6 +112,16 @@ class PreparationOutputSerializer(serializers.ModelSerializer):
         fields = ("uuid", "preparation_type", "count", "barcode", "storage_location")
 
 
+class MediaOutputSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    order = serializers.IntegerField()
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    licence = serializers.CharField()
+    iiif_service = serializers.CharField(help_text="IIIF Image API 3.0 base URL")
+    web_image = serializers.CharField(help_text="the 2048 px JPEG (IIIF full/max)")
+
+
 class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
     institution_code = serializers.CharField(source="collection.institution.code")
     collection_code = serializers.CharField(source="collection.code")
@@ -117,6 +129,8 @@ class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
     modified = serializers.DateTimeField(source="updated_at")
     identifications = IdentificationOutputSerializer(many=True, read_only=True)
     preparation_items = PreparationOutputSerializer(many=True, read_only=True)
+    media = serializers.SerializerMethodField()
+    iiif_manifest = serializers.SerializerMethodField()
 
     class Meta:
         model = Specimen
@@ -124,7 +138,28 @@ class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
             "uuid", "occurrence_id", "institution_code", "collection_code", "status", "version", "mids_level",
             "media_count", "modified", "published_at", "taxon", *SPECIMEN_EDITABLE_FIELDS,
             "event_date_start", "event_date_end", "year", "month", "day", "identifications", "preparation_items",
+            "media", "iiif_manifest",
         )
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    @extend_schema_field(MediaOutputSerializer(many=True))
+    def get_media(self, specimen) -> list[dict]:
+        return [
+            {**m, "iiif_service": self._absolute(m["iiif_service"]),
+             "web_image": self._absolute(f"{m['iiif_service']}/full/max/0/default.jpg")}
+            for m in specimen.media
+        ]
+
+    def get_iiif_manifest(self, specimen) -> str | None:
+        if not specimen.media:
+            return None
+        try:
+            return self._absolute(reverse("imaging:specimen_manifest", kwargs={"uuid": specimen.uuid}))
+        except NoReverseMatch:
+            return None
 
 
 class SpecimenInputSerializer(serializers.ModelSerializer):

@@ -77,7 +77,17 @@ class ImportField:
     low: float | None = None
     high: float | None = None
 
+    @property
+    def soft(self) -> bool:
+        """An invalid value is dropped with a warning instead of rejecting the row."""
+        return self.name in SOFT_FIELDS
 
+
+SOFT_FIELDS = {
+    "coordinate_precision", "coordinate_uncertainty_in_meters", "individual_count",
+    "minimum_elevation_in_meters", "maximum_elevation_in_meters", "minimum_depth_in_meters", "maximum_depth_in_meters",
+    "year", "month", "day",  # GBIF writes 0 for "unknown"; eventDate carries the date when present
+}
 RANGES = {
     "decimal_latitude": (-90, 90),
     "decimal_longitude": (-180, 180),

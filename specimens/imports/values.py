@@ -61,6 +61,7 @@ _BASIS.update({
     "observation": BasisOfRecord.HUMAN_OBSERVATION,
     "o": BasisOfRecord.HUMAN_OBSERVATION,
     "literature": BasisOfRecord.MATERIAL_CITATION,
+    "unknown": BasisOfRecord.OCCURRENCE,  # GBIF's enum for "not stated"
 })
 
 

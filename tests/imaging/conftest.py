@@ -31,3 +31,101 @@ def specimen(collection):
 
 def stored_files(root) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+# --- a worker the tests may SIGKILL -----------------------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+from django.conf import settings as django_settings  # noqa: E402
+
+from . import worker_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _database_url() -> str:
+    db = django_settings.DATABASES["default"]
+    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
+    auth = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgresql://{auth}@{host}{port}/{db['NAME']}"
+
+
+class CrashWorker:
+    """`celery worker` (prefork, one child) on the crash queues; start, kill and restart it."""
+
+    def __init__(self, media_root: Path, log: Path):
+        self.media_root, self.log_path, self.process = media_root, log, None
+
+    def start(self) -> None:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.imaging.worker_settings",
+               "DATABASE_URL": _database_url(), "PORTAL_TEST_RUN": os.environ["PORTAL_TEST_RUN"],
+               "MEDIA_ROOT": str(self.media_root)}
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "collections_portal", "worker", "-l", "info",
+             "-Q", ",".join(worker_settings.CELERY_QUEUES_ALL), "--concurrency", "1", "--pool", "prefork",
+             "-n", f"crash-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        from collections_portal.common.tasks import health_check_task
+
+        result = health_check_task.apply_async(("ready",), queue=worker_settings.CELERY_TASK_DEFAULT_QUEUE)
+        deadline = time.monotonic() + 60
+        while not result.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("crash worker did not start:\n" + self.log_path.read_text()[-3000:])
+            time.sleep(0.1)
+
+    def pool_children(self) -> list[int]:
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def kill_child(self) -> None:
+        for pid in self.pool_children():
+            os.kill(pid, signal.SIGKILL)
+
+    def kill_all(self) -> None:
+        """SIGKILL the main process and its pool together, as a lost machine would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.log.close()
+
+
+@pytest.fixture
+def crash_worker(transactional_db, settings, tmp_path):
+    """A killable worker on its own queues and storage root; imaging tasks are routed to it."""
+    from collections_portal.celery import app
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    (tmp_path / "media").mkdir()
+    saved_routes = app.conf.task_routes
+    app.conf.task_routes = worker_settings.CELERY_TASK_ROUTES
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)  # Celery caches the router built from the old routes
+    worker = CrashWorker(tmp_path / "media", tmp_path / "crash-worker.log")
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.task_routes = saved_routes
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)

@@ -48,7 +48,7 @@ def tiff_header_only(path: Path, width: int, height: int) -> Path:
     """A baseline little-endian TIFF claiming width × height RGB, one strip, no real data."""
     entries = [
         (256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 2),
-        (273, 4, 1, 8), (277, 3, 1, 3), (278, 4, 1, height), (279, 4, 1, width * height * 3),
+        (273, 4, 1, 8), (277, 3, 1, 3), (278, 4, 1, height), (279, 4, 1, min(width * height * 3, 0xFFFFFFFF)),
     ]
     ifd_offset = 8 + 16
     body = b"II*\x00" + struct.pack("<I", ifd_offset) + b"\x00" * 16
@@ -90,4 +90,14 @@ def huge_exif_jpeg(path: Path, segments: int = 20) -> Path:
     payload = b"Exif\x00\x00" + b"II*\x00\x08\x00\x00\x00" + b"\x00" * (65_533 - 14)
     app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
     path.write_bytes(jpeg[:2] + app1 * segments + jpeg[2:])
+    return path
+
+
+def text_as_tif(path: Path) -> Path:
+    path.write_text("collector: A. Smith\nno image here\n")
+    return path
+
+
+def zero_bytes(path: Path) -> Path:
+    path.write_bytes(b"")
     return path

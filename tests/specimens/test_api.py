@@ -127,7 +127,7 @@ def test_a_tampered_cursor_is_a_400(public_client):
     for cursor in ("abc", forged, valid[:-2] + "xx"):
         response = public_client.get(LIST, {"cursor": cursor})
         assert response.status_code == 400
-        assert response.json() == {"cursor": [INVALID_CURSOR]}
+        assert INVALID_CURSOR in str(response.json()["cursor"])
 
 
 def test_a_signed_cursor_that_is_not_an_id_is_a_400(public_client):

@@ -1,0 +1,129 @@
+"""Bulk import of a Darwin Core CSV, end to end, vs raw psycopg COPY of the same file.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/portal_import_bench REDIS_URL=redis://127.0.0.1:6379/9 \
+        .venv/bin/python benchmarks/import.py [--rows 1000000] [--keep]
+
+Generates a tab-separated file with a Darwin Core header (catalogue numbers, names from a few
+thousand species with their classification, collectors, ISO dates, places, coordinates) in a
+temporary folder. "ours" is `import_batch_create` + `import_batch_run` into a fresh collection:
+guards, encoding scan, COPY into the staging table, set-based checks, taxa and agents, INSERT
+into specimens_specimen with all its indexes and constraints, identifications and collector
+links, all committed. "baseline" is psycopg COPY of the same bytes into an unindexed table of
+text columns. Last line: RESULT name=import ours=<s> baseline=<s> ratio=<ours/baseline>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+COLUMNS = [
+    "catalogNumber", "basisOfRecord", "institutionCode", "collectionCode", "scientificName",
+    "scientificNameAuthorship", "kingdom", "family", "genus", "specificEpithet", "taxonRank", "recordedBy",
+    "recordNumber", "eventDate", "country", "countryCode", "stateProvince", "locality", "decimalLatitude",
+    "decimalLongitude", "geodeticDatum", "coordinateUncertaintyInMeters", "preparations", "typeStatus", "habitat",
+]
+COUNTRIES = [("United Kingdom", "GB", ["England", "Scotland", "Wales"]), ("France", "FR", ["Bretagne", "Provence"]),
+             ("Kenya", "KE", ["Coast", "Rift Valley"]), ("Brazil", "BR", ["Amazonas", "Bahia"])]
+FAMILIES = ["Asteraceae", "Poaceae", "Fabaceae", "Rosaceae", "Orchidaceae", "Lamiaceae", "Carabidae", "Apidae"]
+
+
+def csv_generate(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    species = []
+    for g in range(600):
+        family = FAMILIES[g % len(FAMILIES)]
+        genus = f"Genus{g:03d}ia"
+        for e in range(5):
+            species.append((family, genus, f"epithet{e}us", f"Author{g % 40}, {1800 + g % 200}"))
+    collectors = [f"Collector{i}, A.B." for i in range(4000)]
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write("\t".join(COLUMNS) + "\n")
+        for i in range(rows):
+            family, genus, epithet, author = species[rng.randrange(len(species))]
+            country, code, states = COUNTRIES[i % len(COUNTRIES)]
+            who = collectors[rng.randrange(len(collectors))]
+            if i % 3 == 0:
+                who += " | " + collectors[rng.randrange(len(collectors))]
+            year = 1850 + rng.randrange(170)
+            date = f"{year}-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d}" if i % 10 else str(year)
+            out.write("\t".join([
+                f"BENCHIMP{i:09d}", "PreservedSpecimen", "BENCH", "IMP", f"{genus} {epithet} {author}", author,
+                "Plantae", family, genus, epithet, "species", who, str(rng.randrange(1, 9999)), date, country, code,
+                states[i % len(states)], f"Near the {rng.choice(['river', 'hill', 'wood', 'farm'])} {i % 997}",
+                f"{rng.uniform(-60, 60):.5f}", f"{rng.uniform(-170, 170):.5f}", "WGS84", str(rng.choice([10, 100, 1000])),
+                rng.choice(["sheet", "pinned", "spirit"]), "holotype" if i % 5000 == 0 else "", "",
+            ]) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the imported rows (default: delete them after)")
+    args = parser.parse_args()
+
+    _common.setup()
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    from institutions.services import collection_upsert, institution_upsert
+    from specimens.imports.services import import_batch_create, import_batch_run
+
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
+        path = Path(folder) / "specimens.txt"
+        started = time.perf_counter()
+        csv_generate(path, args.rows)
+        print(f"[bench] generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+
+        # Baseline: raw COPY of the same bytes into an unindexed table of text columns.
+        db = settings.DATABASES["default"]
+        dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+        columns = ", ".join(f'"{c}" text' for c in COLUMNS)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_import_baseline")
+            conn.execute(f"CREATE TABLE bench_import_baseline ({columns})")
+            started = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cursor:
+                with cursor.copy("COPY bench_import_baseline FROM STDIN (FORMAT csv, DELIMITER E'\\t', HEADER true, "
+                                 "QUOTE E'\\x01')") as copy, open(path, "rb") as handle:
+                    while chunk := handle.read(4 * 1024**2):
+                        copy.write(chunk)
+            baseline = time.perf_counter() - started
+            copied = conn.execute("SELECT count(*) FROM bench_import_baseline").fetchone()[0]
+            conn.execute("DROP TABLE bench_import_baseline")
+        print(f"[bench] baseline COPY: {copied:,} rows in {baseline:.2f} s", flush=True)
+
+        institution = institution_upsert(code="BENCH", name="Benchmark Museum of Natural History", city="London")
+        collection = collection_upsert(institution=institution, code=f"IMP{int(time.time())}", name="Import benchmark",
+                                       discipline="Botany")
+        started = time.perf_counter()
+        batch = import_batch_create(collection=collection, path=path)
+        batch = import_batch_run(batch_id=batch.pk)
+        ours = time.perf_counter() - started
+        print(f"[bench] ours: status={batch.status} inserted={batch.inserted_count:,} rejected={batch.rejected_count:,} "
+              f"in {ours:.2f} s ({batch.inserted_count / ours:,.0f} rows/s) {batch.file_errors}", flush=True)
+        if batch.inserted_count != args.rows:
+            sys.exit("the import did not insert every row; the figure would be meaningless")
+
+    if not args.keep:
+        with connection.cursor() as cursor:  # plain SQL: the benchmark rows need no history
+            cursor.execute("SET session_replication_role = replica")
+            for table in ("specimens_specimenagent", "specimens_identification"):
+                cursor.execute(f"DELETE FROM {table} WHERE specimen_id IN "
+                               "(SELECT id FROM specimens_specimen WHERE collection_id = %s)", [collection.pk])
+            cursor.execute("DELETE FROM specimens_specimen WHERE collection_id = %s", [collection.pk])
+            cursor.execute("SET session_replication_role = DEFAULT")
+    print(_common.result_line("import", ours, baseline))
+
+
+if __name__ == "__main__":
+    main()

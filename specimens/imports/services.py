@@ -1,0 +1,976 @@
+"""Bulk import of specimens from a Darwin Core Archive or a CSV/TSV file (DESIGN §2.2 path 2).
+
+file → guards + meta.xml (standards) → COPY into an UNLOGGED all-text staging table (parsed by
+PostgreSQL when the file is regular, else by the tolerant Python reader) → one typed, matched
+table built set-based → every check as SQL, problems written to ImportRowError → (dry run
+stops) → one transaction: taxa and agents ensured set-based, UPDATE … FROM for changed matches,
+INSERT … SELECT for new rows (row insert events skipped, the batch records them; updates are
+tracked row by row). Each row ends once: inserted, updated, unchanged or rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+import psycopg
+from psycopg import sql as psql
+
+from institutions.models import Collection
+from specimens.models import TAXON_PATH_STEP, ImportBatch, ImportRowError, Specimen
+from specimens.services import agent_name_key
+from standards.archive import ArchiveError
+from standards.reader import DwcArchive, dwc_open
+from standards.terms import row_type_is_occurrence
+
+from .fields import IMPORT_FIELDS, INTEGER, NUMBER, TAXON_TERMS, TERM_FIELDS
+from .values import basis_of_record_read, event_date_read, license_read, taxon_path_for
+
+logger = logging.getLogger(__name__)
+
+NOT_OCCURRENCE_CORE = (
+    "The core of this archive is {row_type}, not occurrences: it describes {what}. A specimen import "
+    "needs an Occurrence core (http://rs.tdwg.org/dwc/terms/Occurrence)."
+)
+NO_CATALOG_NUMBER = "The file has no catalogNumber column; every specimen needs a catalogue number."
+NO_ROWS = "The file has no data rows."
+ADVISORY_LOCK = 7_240_001  # serialises the write phase's shared taxa and agents between imports
+AGENT_SPLIT = r"\s*[|;]\s*"
+SPECIMEN_INSERT_TRIGGERS = (
+    "specimens.Specimen:insert_insert", "specimens.Identification:insert_insert", "specimens.SpecimenAgent:insert_insert",
+)
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def import_batch_create(*, collection: Collection, path: str | Path, user=None, dry_run: bool = False) -> ImportBatch:
+    path = Path(path)
+    batch = ImportBatch(
+        collection=collection, institution_id=collection.institution_id, created_by=user,
+        file_name=path.name[:255], source_path=str(path), dry_run=dry_run,
+    )
+    batch.full_clean()
+    batch.save()
+    return batch
+
+
+def import_batch_run(*, batch_id: int) -> ImportBatch | None:
+    """Run a pending batch to its end. Running it again (a redelivered task) does nothing."""
+    with transaction.atomic():
+        batch = ImportBatch.objects.select_for_update().select_related("collection").filter(pk=batch_id).first()
+        if batch is None or batch.status != ImportBatch.Status.PENDING:
+            return batch
+        _progress(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
+    run = _ImportRun(batch)
+    try:
+        run.execute()
+    except ArchiveError as exc:
+        run.discard()
+        _progress(batch, status=ImportBatch.Status.REJECTED, file_errors=[str(exc)], file_warnings=run.warnings,
+                  finished_at=timezone.now())
+    except Exception as exc:  # never a traceback for the curator; the log keeps it
+        logger.exception("import batch %s failed", batch.pk)
+        run.discard()
+        _progress(batch, status=ImportBatch.Status.FAILED, file_errors=[f"The import stopped unexpectedly: {exc}"],
+                  file_warnings=run.warnings, finished_at=timezone.now())
+    finally:
+        run.cleanup()
+    batch.refresh_from_db()
+    return batch
+
+
+def _progress(batch: ImportBatch, **values) -> None:
+    for key, value in values.items():
+        setattr(batch, key, value)
+    ImportBatch.objects.filter(pk=batch.pk).update(**values, updated_at=timezone.now())
+
+
+# --- report -----------------------------------------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
+
+
+def spreadsheet_safe(value) -> str:
+    """Text a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
+    """The curator's report: file errors and warnings, then one line per row problem."""
+    writer = csv.writer(out)
+    writer.writerow(["line", "field", "value", "problem", "outcome"])
+    count = 0
+    for message in batch.file_errors:
+        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "file rejected"])
+    for message in batch.file_warnings:
+        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "warning"])
+    rows = ImportRowError.objects.filter(batch=batch).order_by("line", "id").values_list(
+        "line", "column", "value", "message", "severity"
+    )
+    outcome = {"error": "row not imported", "warning": "value left out"}
+    for line, column, value, message, severity in rows.iterator(chunk_size=5000):
+        writer.writerow([line, spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message), outcome[severity]])
+        count += 1
+    return count
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _q(name: str) -> psql.Identifier:
+    return psql.Identifier(name)
+
+
+class _ImportRun:
+    def __init__(self, batch: ImportBatch):
+        self.batch = batch
+        self.collection = batch.collection
+        self.warnings: list[str] = []
+        self.stage = f"import_stage_{batch.pk}"
+        self.rows = f"import_rows_{batch.pk}"
+        self.maps = f"import_map_{batch.pk}"
+        self.taxa = f"import_taxa_{batch.pk}"
+        self.agents = f"import_agents_{batch.pk}"
+        self.archive: DwcArchive | None = None
+        self.columns: dict[str, int] = {}  # term → staging column index
+        self.width = 0
+        self.python_errors: list[tuple[int, str, str, str]] = []
+        self.extension_errors: list[tuple[int, str, str, str]] = []
+
+    # -- helpers
+    def sql(self, statement, params=None):
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            try:
+                return self._sql(cursor, statement, params)
+            finally:
+                logger.debug("import %s: %.3f s %s", self.batch.pk, time.perf_counter() - started, str(statement)[:90])
+
+    @staticmethod
+    def _sql(cursor, statement, params):
+        cursor.execute(statement if isinstance(statement, str) else statement.as_string(cursor.connection), params)
+        return cursor.rowcount
+
+    def fetch(self, statement, params=None) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+
+    def col(self, term: str) -> str | None:
+        index = self.columns.get(term)
+        return None if index is None else f's."c{index}"'
+
+    def raw(self, term: str) -> str:
+        column = self.col(term)
+        return f"NULLIF(btrim({column}), '')" if column else "NULL::text"
+
+    def discard(self) -> None:
+        ImportRowError.objects.filter(batch=self.batch).delete()
+
+    def cleanup(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
+        for table in (self.stage, self.rows, self.maps, self.taxa, self.agents):
+            try:
+                self.sql(f'DROP TABLE IF EXISTS "{table}"')
+            except DatabaseError:  # the connection may be gone; UNLOGGED leftovers are harmless
+                logger.warning("could not drop %s", table)
+
+    # -- phases
+    def execute(self) -> None:
+        self.open()
+        self.load()
+        _progress(self.batch, status=ImportBatch.Status.VALIDATING, file_warnings=self.warnings)
+        self.prepare()
+        self.validate()
+        self.check_extensions()
+        counts = self.count()
+        if self.batch.dry_run:
+            self.write_extension_errors()
+            _progress(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
+                      file_warnings=self.warnings, **counts)
+            return
+        _progress(self.batch, status=ImportBatch.Status.WRITING, file_warnings=self.warnings)
+        with transaction.atomic():
+            self.write()
+            self.write_extension_errors()
+            counts = self.count(after_write=True)
+            _progress(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
+                      rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
+
+    def open(self) -> None:
+        self.archive = archive = dwc_open(self.batch.source_path)
+        self.warnings.extend(archive.warnings)
+        core = archive.core
+        if core.declared and not row_type_is_occurrence(core.row_type):
+            what = "taxa (a checklist)" if core.row_type.endswith("/Taxon") else "records that are not specimens"
+            raise ArchiveError(NOT_OCCURRENCE_CORE.format(row_type=core.row_type or "(no rowType)", what=what))
+        for spec in core.fields:
+            if spec.canonical and spec.index is not None:
+                if spec.canonical in self.columns and self.columns[spec.canonical] != spec.index:
+                    self.warnings.append(f"{spec.canonical} is mapped to two columns; the first one is used.")
+                    continue
+                self.columns[spec.canonical] = spec.index
+        if "catalogNumber" not in self.columns:
+            raise ArchiveError(NO_CATALOG_NUMBER)
+        archive.core_format  # noqa: B018 — the full encoding/line-length scan; raises ArchiveError
+
+    def load(self) -> None:
+        archive = self.archive
+        core = archive.core
+        records = archive.core_records()
+        first = next(records, None)
+        records.close()
+        if first is None:
+            raise ArchiveError(NO_ROWS)
+        self.width = max(core.max_index + 1, len(first[1]))
+        columns = ", ".join(f'"c{i}" text' for i in range(self.width))
+        self.sql(
+            f'CREATE UNLOGGED TABLE "{self.stage}" '
+            f"(line bigint GENERATED BY DEFAULT AS IDENTITY (START WITH {int(core.header_lines) + 1}), {columns})"
+        )
+        loaded = False
+        if self._fast_path_possible(len(first[1])):
+            try:
+                with transaction.atomic():
+                    self._copy_fast()
+                loaded = True
+            except (DatabaseError, psycopg.Error) as exc:  # ragged or irregular: the tolerant reader takes over
+                logger.info("import %s: COPY fast path refused (%s); reading in Python", self.batch.pk, exc)
+        if not loaded:
+            self.sql(f'TRUNCATE "{self.stage}"')
+            self._copy_python()
+        self.sql(f'ANALYZE "{self.stage}"')  # fresh statistics: hash joins, not a million index probes
+        total = self.fetch(f'SELECT count(*) FROM "{self.stage}"')[0][0] + len({e[0] for e in self.python_errors})
+        if total == 0:
+            raise ArchiveError(NO_ROWS)
+        _progress(self.batch, rows_total=total)
+
+    def _fast_path_possible(self, first_width: int) -> bool:
+        core, fmt = self.archive.core, self.archive.core_format
+        return (
+            fmt.encoding == "utf-8" and core.terminator == "\n" and len(core.delimiter) == 1
+            and core.quote in ('"', "") and first_width == self.width and not fmt.has_soh
+            and core.delimiter not in ("\x01", "\n", "\r")
+        )
+
+    def _copy_fast(self) -> None:
+        """PostgreSQL parses the bytes: the fastest load, used when the file is regular."""
+        core, fmt = self.archive.core, self.archive.core_format
+        quote = core.quote or "\x01"  # no enclosure declared: a byte the scan found absent
+        statement = psql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, DELIMITER {}, QUOTE {}, ESCAPE {})").format(
+            _q(self.stage), psql.SQL(", ").join(_q(f"c{i}") for i in range(self.width)),
+            psql.Literal(core.delimiter), psql.Literal(quote), psql.Literal(quote),
+        )
+        skip = core.header_lines
+        with connection.cursor() as cursor, self.archive.source.open(self.archive.core_name) as handle:
+            handle.read(len(fmt.bom))
+            with cursor.copy(statement.as_string(cursor.connection)) as copy:
+                pending = b""
+                while chunk := handle.read(4 * 1024**2):
+                    if skip:
+                        pending += chunk
+                        while skip and b"\n" in pending:
+                            pending = pending.split(b"\n", 1)[1]
+                            skip -= 1
+                        if skip:
+                            continue
+                        chunk, pending = pending, b""
+                    copy.write(chunk)
+
+    def _copy_python(self) -> None:
+        core = self.archive.core
+        short = 0
+        header_left = core.header_lines
+        statement = psql.SQL("COPY {} (line, {}) FROM STDIN").format(
+            _q(self.stage), psql.SQL(", ").join(_q(f"c{i}") for i in range(self.width))
+        )
+        with connection.cursor() as cursor:
+            with cursor.copy(statement.as_string(cursor.connection)) as copy:
+                for line, values in self.archive.core_records():
+                    if header_left:
+                        header_left -= 1
+                        continue
+                    if len(values) < self.width:
+                        short += 1
+                        values = values + [""] * (self.width - len(values))
+                    elif len(values) > self.width:
+                        if any(v.strip() for v in values[self.width:]):
+                            self.python_errors.append((
+                                line, "", f"{len(values)} values",
+                                f"This row has {len(values)} values but the file declares {self.width} columns "
+                                "(a stray field separator?); the row was not imported.",
+                            ))
+                            continue
+                        values = values[: self.width]
+                    copy.write_row((line, *values))
+        if short:
+            self.warnings.append(
+                f"{short} row(s) have fewer columns than meta.xml or the header declares ({self.width}); "
+                "the missing values were read as empty."
+            )
+        declared_past_end = [
+            f.canonical or f.term for f in core.fields if f.index is not None and f.index >= self.width
+        ]
+        if declared_past_end:
+            self.warnings.append(
+                f"meta.xml maps {', '.join(declared_past_end)} to columns the data file does not have; read as empty."
+            )
+
+    # -- value maps: DISTINCT values read in Python, joined back in SQL
+    def prepare(self) -> None:
+        self.sql(
+            f'CREATE UNLOGGED TABLE "{self.maps}" (term text, raw text, value text, start_date date, end_date date, '
+            "year int, month int, day int, error text, java boolean DEFAULT false)"
+        )
+        today = timezone.localdate()
+        java_examples = []
+        rows = []
+        for term in ("eventDate", "basisOfRecord", "license"):
+            if term not in self.columns:
+                continue
+            for (raw,) in self.fetch(f"SELECT DISTINCT {self.raw(term)} FROM \"{self.stage}\" s WHERE {self.raw(term)} IS NOT NULL"):
+                if term == "eventDate":
+                    reading = event_date_read(raw, today=today)
+                    rows.append((term, raw, reading.text or None, reading.start, reading.end, reading.year,
+                                 reading.month, reading.day, reading.error, reading.java))
+                    if reading.java:
+                        java_examples.append((raw, reading.text))
+                else:
+                    value, error = (basis_of_record_read if term == "basisOfRecord" else license_read)(raw)
+                    rows.append((term, raw, value, None, None, None, None, None, error, False))
+        with connection.cursor() as cursor:
+            with cursor.copy(f'COPY "{self.maps}" FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+        self.sql(f'CREATE INDEX ON "{self.maps}" (term, raw)')
+        if java_examples:
+            raw, iso = java_examples[0]
+            self.java_rows = self.fetch(
+                f"SELECT count(*) FROM \"{self.stage}\" s JOIN \"{self.maps}\" m ON m.term = 'eventDate' "
+                f"AND m.raw = {self.raw('eventDate')} AND m.java"
+            )[0][0]
+            self.warnings.append(
+                f"eventDate: {self.java_rows} value(s) were Java date strings (e.g. '{raw}') and were read as "
+                f"ISO dates (e.g. {iso}); the original text is kept in verbatimEventDate."
+            )
+        self._build_rows()
+
+    def _build_rows(self) -> None:
+        """One typed, matched row per staged row; values stay NULL where the text is invalid."""
+        select = ["s.line"]
+        for field in IMPORT_FIELDS:
+            term, name = field.term, field.name
+            raw = self.raw(term)
+            if term not in self.columns and term != "catalogNumber":
+                continue
+            if field.kind == "text":
+                expression = f"upper({raw})" if name == "country_code" else raw
+                select.append(f'{expression} AS "{name}"')
+            elif field.kind in ("float", "decimal", "int"):
+                cast = {"decimal": "numeric", "float": "float8", "int": "bigint"}[field.kind]
+                pattern = INTEGER if field.kind == "int" else NUMBER
+                select.append(f"{raw} AS \"{name}__raw\"")
+                typed = f"CASE WHEN {raw} ~ '{pattern}' THEN ({raw})::{cast} END"
+                if field.soft and field.low is not None:  # out of range: dropped, not stored
+                    typed = f"CASE WHEN {typed} BETWEEN {field.low} AND {field.high} THEN {typed} END"
+                select.append(f'{typed} AS "{name}"')
+        if "eventDate" in self.columns:
+            select += [
+                f"{self.raw('eventDate')} AS event_date__raw", "md.value AS event_date", "md.start_date AS event_date_start",
+                "md.end_date AS event_date_end", "md.error AS event_date__error", "md.java AS event_date__java",
+                "md.year AS event_year", "md.month AS event_month", "md.day AS event_day",
+            ]
+        if "basisOfRecord" in self.columns:
+            select += [f"{self.raw('basisOfRecord')} AS basis_of_record__raw", "mb.value AS basis_of_record",
+                       "mb.error AS basis_of_record__error"]
+        if "license" in self.columns:
+            select += [f"{self.raw('license')} AS license__raw", "ml.value AS license", "ml.error AS license__error"]
+        taxon_parts = [f"coalesce({self.raw(t)}, '')" for t in TAXON_TERMS]
+        select.append(f"concat_ws(chr(31), {', '.join(taxon_parts)}) AS taxon_key")
+        occurrence = self.raw("occurrenceID")
+        select += [
+            f"{occurrence} AS occurrence_id__raw",
+            f"CASE WHEN {occurrence} ~* '^(https?://|urn:|doi:)[^[:space:]]+$' THEN {occurrence} END AS occurrence_uri",
+            "coalesce(ec.id, CASE WHEN eo.collection_id = %(collection)s THEN eo.id END) AS match_id",
+            "(eo.id IS NOT NULL AND (eo.collection_id <> %(collection)s OR eo.id <> coalesce(ec.id, eo.id))) AS occurrence_taken",
+            "gen_random_uuid() AS uuid",
+        ]
+        joins = []
+        if "eventDate" in self.columns:
+            joins.append(f"LEFT JOIN \"{self.maps}\" md ON md.term = 'eventDate' AND md.raw = {self.raw('eventDate')}")
+        if "basisOfRecord" in self.columns:
+            joins.append(f"LEFT JOIN \"{self.maps}\" mb ON mb.term = 'basisOfRecord' AND mb.raw = {self.raw('basisOfRecord')}")
+        if "license" in self.columns:
+            joins.append(f"LEFT JOIN \"{self.maps}\" ml ON ml.term = 'license' AND ml.raw = {self.raw('license')}")
+        joins.append(
+            "LEFT JOIN specimens_specimen ec ON ec.collection_id = %(collection)s "
+            f"AND ec.catalog_number = {self.raw('catalogNumber')}"
+        )
+        joins.append(f"LEFT JOIN specimens_specimen eo ON eo.occurrence_id = {occurrence}")
+        self.sql(
+            f'CREATE UNLOGGED TABLE "{self.rows}" AS SELECT {", ".join(select)} FROM "{self.stage}" s {" ".join(joins)}',
+            {"collection": self.collection.pk},
+        )
+        self.sql(f'ANALYZE "{self.rows}"')
+
+    # -- checks, all set-based
+    def validate(self) -> None:
+        checks: list[tuple[str, str, str, str]] = []  # term, value expression, condition, message
+        warnings: list[tuple[str, str, str, str]] = []  # the same, for values dropped from kept rows
+        present = set(self.columns)
+        for field in IMPORT_FIELDS:
+            term, name = field.term, field.name
+            if term not in present:
+                continue
+            column = f'r."{name}"'
+            if field.kind == "text" and field.max_length:
+                checks.append((term, column, f"length({column}) > {field.max_length}",
+                               f"{term} is longer than {field.max_length} characters."))
+            if field.kind in ("float", "decimal", "int"):
+                raw = f'r."{name}__raw"'
+                what = "a whole number" if field.kind == "int" else "a number"
+                if field.soft:
+                    rule = f" between {field.low:g} and {field.high:g}" if field.low is not None else ""
+                    warnings.append((term, raw, f"{raw} IS NOT NULL AND {column} IS NULL",
+                                     f"{term} must be {what}{rule}; the value was left out and the row imported."))
+                    continue
+                checks.append((term, raw, f"{raw} IS NOT NULL AND {column} IS NULL", f"{term} must be {what}."))
+                if field.low is not None:
+                    checks.append((term, raw, f"{column} NOT BETWEEN {field.low} AND {field.high}",
+                                   f"{term} must be between {field.low:g} and {field.high:g}."))
+        if "countryCode" in present:
+            checks.append(("countryCode", 'r."country_code"', "r.country_code !~ '^[A-Z]{2}$'",
+                           "countryCode must be a two-letter ISO 3166 code, e.g. GB."))
+        checks.append(("catalogNumber", "NULL", "r.catalog_number IS NULL",
+                       "catalogNumber is empty; every specimen needs a catalogue number."))
+        if "decimalLatitude" in present or "decimalLongitude" in present:
+            lat = 'r."decimal_latitude__raw"' if "decimalLatitude" in present else "NULL"
+            lon = 'r."decimal_longitude__raw"' if "decimalLongitude" in present else "NULL"
+            checks.append(("decimalLatitude", f"concat_ws(', ', {lat}, {lon})", f"({lat} IS NULL) <> ({lon} IS NULL)",
+                           "Give both decimalLatitude and decimalLongitude, or neither."))
+        for term, prefix in (("eventDate", "event_date"), ("basisOfRecord", "basis_of_record"), ("license", "license")):
+            if term in present:
+                checks.append((term, f"r.{prefix}__raw", f"r.{prefix}__error IS NOT NULL", f"r.{prefix}__error"))
+        checks.append(("occurrenceID", "r.occurrence_id__raw", "r.occurrence_taken",
+                       "This occurrenceID already belongs to another specimen (in this or another collection)."))
+        values = ",\n".join(
+            f"('{severity}', '{term}', ({value})::text, CASE WHEN {condition} THEN "
+            f"{message if message.startswith('r.') else quote_literal(message)} END)"
+            for severity, group in (("error", checks), ("warning", warnings))
+            for term, value, condition, message in group
+        )
+        self.sql(
+            f'INSERT INTO "specimens_importrowerror" (batch_id, severity, line, "column", value, message) '
+            f"SELECT %s, e.severity, r.line, e.term, coalesce(e.value, ''), e.message FROM \"{self.rows}\" r "
+            f"CROSS JOIN LATERAL (VALUES {values}) AS e(severity, term, value, message) "
+            f"WHERE ({' OR '.join(f'coalesce({c[2]}, false)' for c in checks + warnings)}) AND e.message IS NOT NULL",
+            [self.batch.pk],
+        )
+        # Duplicates inside the file: the first row wins, later ones are reported.
+        for term, key in (("catalogNumber", "catalog_number"), ("occurrenceID", "occurrence_uri"), ("occurrenceID", "match_id")):
+            if key != "catalog_number" and "occurrenceID" not in present:
+                continue
+            message = (
+                f"'{term} ' || r.{key}::text || ' also appears on line ' || d.first_line || '; only the first row is imported.'"
+                if key != "match_id" else
+                "'This row matches the same existing specimen as line ' || d.first_line || '; only the first row is imported.'"
+            )
+            self.sql(
+                f'INSERT INTO "specimens_importrowerror" (batch_id, severity, line, "column", value, message) '
+                f"SELECT %s, 'error', r.line, '{term}', coalesce(r.{key}::text, ''), {message} FROM \"{self.rows}\" r JOIN "
+                f"(SELECT {key} AS k, min(line) AS first_line FROM \"{self.rows}\" WHERE {key} IS NOT NULL "
+                f"GROUP BY {key} HAVING count(*) > 1) d ON d.k = r.{key} AND r.line > d.first_line",
+                [self.batch.pk],
+            )
+        if self.python_errors:
+            ImportRowError.objects.bulk_create(
+                [ImportRowError(batch=self.batch, line=line, column=column, value=value, message=message)
+                 for line, column, value, message in self.python_errors],
+                batch_size=5000,
+            )
+        self.sql(
+            f'CREATE UNLOGGED TABLE "{self.rows}_bad" AS SELECT DISTINCT line FROM specimens_importrowerror '
+            "WHERE batch_id = %s AND severity = 'error'",
+            [self.batch.pk],
+        )
+        self.sql(f'DELETE FROM "{self.rows}" r USING "{self.rows}_bad" b WHERE b.line = r.line')
+        self.sql(f'DROP TABLE "{self.rows}_bad"')
+
+    def check_extensions(self) -> None:
+        """Extension rows whose coreid points at no core row are reported (they are not imported)."""
+        core = self.archive.core
+        if core.id_index is None or not self.archive.extensions:
+            return
+        core_ids = None
+        for spec, name in self.archive.extensions:
+            if name is None or spec.id_index is None:
+                continue
+            if core_ids is None:
+                core_ids = {v for (v,) in self.fetch(f'SELECT btrim(s."c{core.id_index}") FROM "{self.stage}" s')}
+            try:
+                header_left = spec.header_lines
+                for line, values in self.archive.extension_records(spec, name):
+                    if header_left:
+                        header_left -= 1
+                        continue
+                    value = values[spec.id_index].strip() if spec.id_index < len(values) else ""
+                    if value not in core_ids:
+                        self.extension_errors.append((
+                            line, f"{name}: coreid", value,
+                            f"{name} line {line} refers to core id '{value}', which is not in the core file; "
+                            "this extension row was not imported.",
+                        ))
+            except ArchiveError as exc:
+                self.warnings.append(f"Extension {name} could not be read: {exc}")
+
+    def write_extension_errors(self) -> None:
+        if self.extension_errors:
+            ImportRowError.objects.bulk_create(
+                [ImportRowError(batch=self.batch, line=line, column=column[:120], value=value, message=message)
+                 for line, column, value, message in self.extension_errors]
+            )
+
+    # -- counts
+    def _compare_columns(self) -> list[str]:
+        names = []
+        for field in IMPORT_FIELDS:
+            if field.term in self.columns and field.name != "occurrence_id":
+                names.append(field.name)
+        if "eventDate" in self.columns:
+            names += ["event_date_start", "event_date_end"]
+        if "scientificName" in self.columns:
+            names.append("taxon_id")
+        return names
+
+    def count(self, *, after_write: bool = False) -> dict[str, int]:
+        rejected = self.fetch(
+            "SELECT count(DISTINCT line) FROM specimens_importrowerror WHERE batch_id = %s AND severity = 'error' "
+            "AND \"column\" NOT LIKE '%%: coreid'",
+            [self.batch.pk],
+        )[0][0]
+        rejected += len(self.extension_errors)
+        if after_write:
+            return {"inserted_count": self.inserted, "updated_count": self.updated,
+                    "unchanged_count": self.matched - self.updated, "rejected_count": rejected}
+        new, matched = self.fetch(
+            f'SELECT count(*) FILTER (WHERE match_id IS NULL), count(match_id) FROM "{self.rows}"'
+        )[0]
+        changed = 0
+        if matched:
+            assignments = self._assignments(taxon=False)
+            left = ", ".join(f't."{a}"' for a, _ in assignments)
+            right = ", ".join(expr for _, expr in assignments)
+            changed = self.fetch(
+                f'SELECT count(*) FROM "{self.rows}" r JOIN specimens_specimen t ON t.id = r.match_id '
+                f"WHERE ({left}, '') IS DISTINCT FROM ({right}, '')"
+            )[0][0]
+        return {"inserted_count": new, "updated_count": changed, "unchanged_count": matched - changed,
+                "rejected_count": rejected}
+
+    # -- values written
+    def _assignments(self, *, taxon: bool) -> list[tuple[str, str]]:
+        """(Specimen column, SQL value from r) for every column the file carries."""
+        result = []
+        for field in IMPORT_FIELDS:
+            term, name = field.term, field.name
+            if term not in self.columns and term != "catalogNumber":
+                continue
+            if name == "occurrence_id":
+                continue  # never changed on an existing record
+            if field.kind == "text":
+                result.append((name, f"coalesce(r.\"{name}\", '')"))
+            elif field.kind == "decimal":
+                result.append((name, f"round(r.\"{name}\", {Specimen._meta.get_field(name).decimal_places})"))
+            elif field.kind == "mapped":
+                if name == "event_date":
+                    result += [("event_date", "coalesce(r.event_date, '')"), ("event_date_start", "r.event_date_start"),
+                               ("event_date_end", "r.event_date_end")]
+                elif name == "basis_of_record":
+                    result.append((name, f"coalesce(r.basis_of_record, '{Specimen._meta.get_field(name).default}')"))
+                else:
+                    result.append((name, f"coalesce(r.license, {_literal(self.collection.default_license)})"))
+            else:
+                result.append((name, f'r."{name}"'))
+        result.append(("catalog_number_normalised", CATALOG_NORMALISED_SQL))
+        # eventDate's reading fills year, month and day; the columns are used only without it.
+        if "eventDate" in self.columns:
+            for part in ("year", "month", "day"):
+                own = f'r."{part}"' if part in self.columns else "NULL::int"
+                current = [i for i, (name, _) in enumerate(result) if name == part]
+                expression = f"coalesce(r.event_{part}, CASE WHEN r.event_date IS NULL THEN {own} END)"
+                if current:
+                    result[current[0]] = (part, expression)
+                else:
+                    result.append((part, expression))
+            java = ("CASE WHEN r.event_date__java AND coalesce(r.\"verbatim_event_date\", '') = '' "
+                    "THEN r.event_date__raw ELSE coalesce(r.\"verbatim_event_date\", '') END")
+            if "verbatimEventDate" not in self.columns:
+                java = "CASE WHEN r.event_date__java THEN r.event_date__raw ELSE '' END"
+            result = [(n, e) for n, e in result if n != "verbatim_event_date"] + [("verbatim_event_date", java)]
+        if taxon or "scientificName" in self.columns:
+            result.append(("taxon_id", "tx.taxon_id" if taxon else "t.taxon_id"))
+        return result
+
+    # -- the write transaction
+    def write(self) -> None:
+        self.sql("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+        context = {"user": getattr(self.batch.created_by, "pk", None), "source": "import",
+                   "import_batch": str(self.batch.uuid), "action": "specimen_import"}
+        with pghistory.context(**context):
+            self._taxa_ensure()
+            self._agents_ensure()
+            self._update()
+            with pgtrigger.ignore(*SPECIMEN_INSERT_TRIGGERS):
+                self._insert()
+                self._links()
+
+    def _taxa_ensure(self) -> None:
+        self.sql(f'CREATE UNLOGGED TABLE "{self.taxa}" (taxon_key text PRIMARY KEY, taxon_id bigint)')
+        if "scientificName" not in self.columns and "genus" not in self.columns:
+            return
+        keys = [k for (k,) in self.fetch(f'SELECT DISTINCT taxon_key FROM "{self.rows}"')]
+        paths = {}
+        for key in keys:
+            values = dict(zip(TAXON_TERMS, key.split("\x1f")))
+            path = taxon_path_for(values)
+            if path:
+                paths[key] = path
+        resolved = taxa_ensure_paths(list(paths.values()))
+        with connection.cursor() as cursor:
+            with cursor.copy(f'COPY "{self.taxa}" (taxon_key, taxon_id) FROM STDIN') as copy:
+                for key, path in paths.items():
+                    copy.write_row((key, resolved[tuple(path)]))
+
+    def _agents_ensure(self) -> None:
+        self.sql(f'CREATE UNLOGGED TABLE "{self.agents}" (name text PRIMARY KEY, agent_id bigint)')
+        if "recordedBy" not in self.columns:
+            return
+        names = {
+            n for (n,) in self.fetch(
+                f"SELECT DISTINCT btrim(n) FROM \"{self.rows}\" r, regexp_split_to_table(r.recorded_by, %s) n "
+                "WHERE r.recorded_by IS NOT NULL",
+                [AGENT_SPLIT],
+            ) if n and len(n) <= 255
+        }
+        mapping = agents_ensure(names)
+        with connection.cursor() as cursor:
+            with cursor.copy(f'COPY "{self.agents}" (name, agent_id) FROM STDIN') as copy:
+                for name, agent_id in mapping.items():
+                    copy.write_row((name, agent_id))
+
+    def _update(self) -> None:
+        assignments = self._assignments(taxon=True)
+        if "scientificName" not in self.columns:
+            assignments = [(n, e) for n, e in assignments if n != "taxon_id"]
+        compare_left = ", ".join(f't."{n}"' for n, _ in assignments)
+        compare_right = ", ".join(e for _, e in assignments)
+        identification = ("scientific_name", "identified_by", "date_identified", "identification_qualifier", "type_status")
+        changed_name = [n for n in identification if n in {a for a, _ in assignments}]
+        self.sql(f'CREATE UNLOGGED TABLE "{self.rows}_renamed" (id bigint)')
+        if changed_name:
+            left = ", ".join(f't."{n}"' for n in changed_name)
+            right = ", ".join(e for n, e in assignments if n in changed_name)
+            self.sql(
+                f'INSERT INTO "{self.rows}_renamed" SELECT t.id FROM "{self.rows}" r JOIN specimens_specimen t ON t.id = r.match_id '
+                f'LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE ({left}, \'\') IS DISTINCT FROM ({right}, \'\')'
+            )
+        sets = ", ".join(f'"{n}" = {e}' for n, e in assignments)
+        self.updated = self.sql(
+            f"UPDATE specimens_specimen t SET {sets}, version = t.version + 1, updated_at = now(), import_batch_id = %s "
+            f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key '
+            f"WHERE t.id = r.match_id AND ({compare_left}, '') IS DISTINCT FROM ({compare_right}, '')",
+            [self.batch.pk],
+        )
+        self.matched = self.fetch(f'SELECT count(match_id) FROM "{self.rows}"')[0][0]
+        # A changed determination becomes the current Identification; earlier ones stay.
+        self.sql(
+            f'UPDATE specimens_identification i SET is_current = false, updated_at = now() FROM "{self.rows}_renamed" n '
+            "WHERE i.specimen_id = n.id AND i.is_current"
+        )
+        self.sql(
+            "INSERT INTO specimens_identification (uuid, created_at, updated_at, specimen_id, taxon_id, verbatim_identification, "
+            "identified_by, date_identified, identification_qualifier, type_status, remarks, is_current) "
+            "SELECT gen_random_uuid(), now(), now(), t.id, t.taxon_id, t.scientific_name, t.identified_by, t.date_identified, "
+            f"t.identification_qualifier, t.type_status, '', true FROM \"{self.rows}_renamed\" n "
+            "JOIN specimens_specimen t ON t.id = n.id WHERE t.scientific_name <> '' OR t.taxon_id IS NOT NULL"
+        )
+        if "recordedBy" in self.columns:
+            self.sql(
+                f'CREATE UNLOGGED TABLE "{self.rows}_recollected" AS SELECT t.id, r.recorded_by FROM "{self.rows}" r '
+                "JOIN specimens_specimen t ON t.id = r.match_id "
+                "WHERE NOT EXISTS (SELECT 1 FROM specimens_specimenagent l WHERE l.specimen_id = t.id AND l.role = 'collector') "
+                "OR t.import_batch_id = %s",
+                [self.batch.pk],
+            )
+            self.sql(
+                f"DELETE FROM specimens_specimenagent l USING \"{self.rows}_recollected\" c "
+                "WHERE l.specimen_id = c.id AND l.role = 'collector'"
+            )
+            self.sql(
+                "INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, \"order\") "
+                f"SELECT c.id, a.agent_id, 'collector', min(n.ord) - 1 FROM \"{self.rows}_recollected\" c "
+                "CROSS JOIN LATERAL regexp_split_to_table(c.recorded_by, %s) WITH ORDINALITY AS n(name, ord) "
+                f'JOIN "{self.agents}" a ON a.name = btrim(n.name) GROUP BY c.id, a.agent_id',
+                [AGENT_SPLIT],
+            )
+            self.sql(f'DROP TABLE "{self.rows}_recollected"')
+        self.sql(f'DROP TABLE "{self.rows}_renamed"')
+
+    def _insert(self) -> None:
+        assignments = dict(self._assignments(taxon=True))
+        base = f"{settings.PUBLIC_BASE_URL}/specimen/"
+        user_id = getattr(self.batch.created_by, "pk", None)
+        # Literals, not placeholders: pgtrigger.ignore prepends a positional one of its own.
+        values = {
+            "uuid": "r.uuid",
+            "created_at": "now()",
+            "updated_at": "now()",
+            "collection_id": str(int(self.collection.pk)),
+            "institution_id": str(int(self.collection.institution_id)),
+            "created_by_id": "NULL" if user_id is None else str(int(user_id)),
+            "import_batch_id": str(int(self.batch.pk)),
+            "occurrence_id": f"coalesce(r.occurrence_uri, {_literal(base)} || r.uuid::text)",
+            "license": _literal(self.collection.default_license),
+            "taxon_id": "tx.taxon_id",
+        }
+        for field in Specimen._meta.concrete_fields:
+            column = field.column
+            if column in values or field.primary_key:
+                continue
+            if field.name in assignments:
+                values[column] = assignments[field.name]
+            elif column in assignments:
+                values[column] = assignments[column]
+            else:
+                default = field.get_default()
+                values[column] = "NULL" if default is None else _literal(_sql_default(default))
+        if "license" in assignments:
+            values["license"] = assignments["license"]
+        columns = ", ".join(f'"{c}"' for c in values)
+        self.inserted = self.sql(
+            f"INSERT INTO specimens_specimen ({columns}) SELECT {', '.join(values.values())} "
+            f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE r.match_id IS NULL'
+        )
+
+    def _links(self) -> None:
+        """Current identifications and ordered collectors of the rows just inserted."""
+        joined = f'"{self.rows}" r JOIN specimens_specimen t ON t.uuid = r.uuid'
+        new = f"{joined} WHERE r.match_id IS NULL"
+        if "scientificName" in self.columns:
+            self.sql(
+                "INSERT INTO specimens_identification (uuid, created_at, updated_at, specimen_id, taxon_id, "
+                "verbatim_identification, identified_by, date_identified, identification_qualifier, type_status, remarks, is_current) "
+                "SELECT gen_random_uuid(), now(), now(), t.id, t.taxon_id, t.scientific_name, t.identified_by, t.date_identified, "
+                f"t.identification_qualifier, t.type_status, '', true FROM {new} AND (t.scientific_name <> '' OR t.taxon_id IS NOT NULL)"
+            )
+        if "recordedBy" in self.columns:
+            self.sql(
+                "INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, \"order\") "
+                "SELECT t.id, a.agent_id, 'collector', min(n.ord) - 1 "
+                f"FROM {joined} "
+                "CROSS JOIN LATERAL regexp_split_to_table(r.recorded_by, %s) WITH ORDINALITY AS n(name, ord) "
+                f'JOIN "{self.agents}" a ON a.name = btrim(n.name) '
+                "WHERE r.match_id IS NULL AND r.recorded_by IS NOT NULL GROUP BY t.id, a.agent_id",
+                [AGENT_SPLIT],
+            )
+
+
+# The SQL twin of specimens.services.catalog_number_normalise (upper, no spaces, no leading zeros).
+CATALOG_NORMALISED_SQL = (
+    "regexp_replace(upper(regexp_replace(r.catalog_number, '\\s+', '', 'g')), '(?<![0-9])0+(?=[0-9])', '', 'g')"
+)
+
+
+def quote_literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _literal(value) -> str:
+    """A quoted literal safe in a statement that also carries %s placeholders."""
+    return quote_literal(value).replace("%", "%%")
+
+
+def _sql_default(value):
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+# --- shared rows: taxa and agents, ensured set-based ------------------------------------------
+
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+HIGHER_COLUMNS = {"kingdom": "kingdom", "phylum": "phylum", "class": "class_name", "order": "order",
+                  "family": "family", "genus": "genus"}
+
+
+def _b36(number: int) -> str:
+    digits = ""
+    while True:
+        number, rem = divmod(number, 36)
+        digits = _B36[rem] + digits
+        if not number:
+            break
+    return digits.rjust(TAXON_PATH_STEP, "0")
+
+
+def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, int]:
+    """Each path [(rank, name, authorship), …] → its leaf taxon id, creating missing nodes.
+
+    Level by level: one query finds the existing children of the level's parents, one draws ids
+    for the missing ones, one COPY inserts them (paths known up front). A leaf name found exactly
+    once elsewhere in the tree is matched rather than duplicated under a different parent.
+    """
+    result: dict[tuple, int] = {}
+    leaves = {path[-1][1] for path in paths}
+    found_leaf: dict[tuple[str, str], list[int]] = {}
+    if leaves:
+        for taxon_id, name, authorship in _fetch(
+            "SELECT id, name, authorship FROM specimens_taxon WHERE name = ANY(%s) AND accepted_id IS NULL", [list(leaves)]
+        ):
+            found_leaf.setdefault((name, authorship), []).append(taxon_id)
+    todo = []
+    for path in paths:
+        rank, name, authorship = path[-1]
+        hits = found_leaf.get((name, authorship)) or ([] if authorship else None)
+        if hits is None:  # no authorship given: any single accepted node of that name
+            hits = [i for (n, _), ids in found_leaf.items() if n == name for i in ids]
+        if len(hits) == 1:
+            result[tuple(path)] = hits[0]
+        else:
+            todo.append(path)
+    node_of: dict[tuple, tuple[int, str, int, dict]] = {}  # prefix → (id, path, depth, higher names)
+    depth = 0
+    while True:
+        wanted = {tuple(path[: depth + 1]) for path in todo if len(path) > depth}
+        if not wanted:
+            break
+        parent_ids = {prefix: (node_of[prefix[:-1]][0] if depth else None) for prefix in wanted}
+        existing = {}
+        roots = [p for p in wanted if depth == 0]
+        if roots:
+            rows = _fetch(
+                "SELECT id, name, authorship, path, depth, kingdom, phylum, class_name, \"order\", family, genus "
+                "FROM specimens_taxon WHERE parent_id IS NULL AND name = ANY(%s)", [list({p[-1][1] for p in roots})]
+            )
+            for row in rows:
+                existing.setdefault((None, row[1], row[2]), row)
+        else:
+            rows = _fetch(
+                "SELECT t.id, t.name, t.authorship, t.path, t.depth, t.kingdom, t.phylum, t.class_name, t.\"order\", "
+                "t.family, t.genus, t.parent_id FROM specimens_taxon t WHERE t.parent_id = ANY(%s)",
+                [list({pid for pid in parent_ids.values()})],
+            )
+            for row in rows:
+                existing.setdefault((row[11], row[1], row[2]), row[:11])
+        missing = []
+        for prefix in wanted:
+            rank, name, authorship = prefix[-1]
+            parent_id = parent_ids[prefix]
+            row = existing.get((parent_id, name, authorship))
+            if row is None and not authorship:
+                row = next((r for (pid, n, _), r in existing.items() if pid == parent_id and n == name), None)
+            if row is not None:
+                node_of[prefix] = (row[0], row[3], row[4], dict(zip(HIGHER_COLUMNS.values(), row[5:11])))
+            else:
+                missing.append(prefix)
+        groups: dict[tuple, list[tuple]] = {}
+        for prefix in sorted(missing):
+            groups.setdefault((parent_ids[prefix], prefix[-1][1], prefix[-1][2]), []).append(prefix)
+        missing = [members[0] for members in groups.values()]
+        if missing:
+            ids = [i for (i,) in _fetch(
+                "SELECT nextval(pg_get_serial_sequence('specimens_taxon', 'id')) FROM generate_series(1, %s)", [len(missing)]
+            )]
+            now = timezone.now()
+            with connection.cursor() as cursor:
+                with cursor.copy(
+                    'COPY specimens_taxon (id, uuid, created_at, updated_at, parent_id, path, depth, name, authorship, rank, '
+                    'name_id, vernacular_name, is_sensitive, kingdom, phylum, class_name, "order", family, genus) FROM STDIN'
+                ) as copy:
+                    for taxon_id, prefix in zip(ids, missing):
+                        rank, name, authorship = prefix[-1]
+                        if depth:
+                            parent_id, parent_path, parent_depth, higher = node_of[prefix[:-1]]
+                        else:
+                            parent_id, parent_path, parent_depth, higher = None, "", -1, dict.fromkeys(HIGHER_COLUMNS.values(), "")
+                        higher = dict(higher)
+                        if rank in HIGHER_COLUMNS:
+                            higher[HIGHER_COLUMNS[rank]] = name
+                        path_text = parent_path + _b36(taxon_id)
+                        copy.write_row((
+                            taxon_id, uuid.uuid4(), now, now, parent_id, path_text, parent_depth + 1, name, authorship,
+                            rank, "", "", False, *(higher[c] for c in HIGHER_COLUMNS.values()),
+                        ))
+                        for member in groups[(parent_id, name, authorship)]:
+                            node_of[member] = (taxon_id, path_text, parent_depth + 1, higher)
+        depth += 1
+    for path in todo:
+        result[tuple(path)] = node_of[tuple(path)][0]
+    return result
+
+
+def agents_ensure(names: Iterable[str]) -> dict[str, int]:
+    """Written name → Agent id, matching on the folded name key; one COPY for the new agents."""
+    by_key: dict[str, list[str]] = {}
+    for name in names:
+        key = agent_name_key(name)
+        if key:
+            by_key.setdefault(key, []).append(name)
+    found = {}
+    if by_key:
+        for key, agent_id in _fetch(
+            "SELECT DISTINCT ON (name_key) name_key, id FROM specimens_agent WHERE name_key = ANY(%s) ORDER BY name_key, id",
+            [list(by_key)],
+        ):
+            found[key] = agent_id
+    missing = [key for key in by_key if key not in found]
+    if missing:
+        ids = [i for (i,) in _fetch(
+            "SELECT nextval(pg_get_serial_sequence('specimens_agent', 'id')) FROM generate_series(1, %s)", [len(missing)]
+        )]
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            with cursor.copy(
+                "COPY specimens_agent (id, uuid, created_at, updated_at, name, name_key, agent_type) FROM STDIN"
+            ) as copy:
+                for agent_id, key in zip(ids, missing):
+                    copy.write_row((agent_id, uuid.uuid4(), now, now, " ".join(by_key[key][0].split()), key, "person"))
+                    found[key] = agent_id
+    return {name: found[key] for key, names_ in by_key.items() for name in names_}
+
+
+def _fetch(statement: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+
+
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def import_batch_enqueue(*, batch: ImportBatch) -> None:
+    """Queue the batch for the `bulk` worker once the creating transaction has committed."""
+    from functools import partial
+
+    from specimens.tasks import specimen_import_task
+
+    transaction.on_commit(partial(specimen_import_task.delay, batch.pk))

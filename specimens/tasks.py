@@ -1,0 +1,12 @@
+from celery import shared_task
+
+
+@shared_task(name="bulk.specimen_import", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def specimen_import_task(batch_id: int) -> None:
+    """A door into the import service; a redelivered batch that already ran is a no-op."""
+    from specimens.imports.services import import_batch_run  # the service module imports this one
+    from specimens.imports.upload import import_upload_discard
+
+    batch = import_batch_run(batch_id=batch_id)
+    if batch is not None and batch.status in ("done", "rejected", "failed"):
+        import_upload_discard(batch=batch)

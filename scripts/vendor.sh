@@ -10,4 +10,6 @@ fi
 npm ci --no-audit --no-fund --silent
 mkdir -p static/vendor
 cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+rm -rf static/vendor/openseadragon
+cp -r node_modules/openseadragon/build/openseadragon static/vendor/openseadragon
 echo "front-end libraries copied to static/vendor/"

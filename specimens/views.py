@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core import signing
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -89,6 +89,7 @@ def specimen_detail(request, uuid):
         "can_delete": _allowed(request.user, specimen, "delete"),
         "withdraw_form": SpecimenWithdrawForm(),
         "identification_form": IdentificationForm(), "preparation_form": PreparationForm(),
+        **_media_context(specimen),
     })
 
 
@@ -355,7 +356,22 @@ def specimen_public_page(request, uuid):
         "specimen": specimen, "latitude": lat, "longitude": lon,
         "locality": "" if specimen.locality_sensitivity == "withhold" else specimen.locality,
         "identifications": specimen.identifications.order_by("-is_current", "-created_at"),
+        **_media_context(specimen),
     })
+
+
+def _media_context(specimen) -> dict:
+    """IIIF info.json URLs for the deep-zoom viewer (the images themselves come from imaging)."""
+    import json
+
+    services = [f"{m['iiif_service']}/info.json" for m in specimen.media]
+    manifest = ""
+    if services:
+        try:
+            manifest = reverse("imaging:specimen_manifest", kwargs={"uuid": specimen.uuid})
+        except NoReverseMatch:
+            pass
+    return {"media_services": services, "media_services_json": json.dumps(services), "manifest_url": manifest}
 
 
 def _tombstone(request, specimen):

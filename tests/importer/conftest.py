@@ -5,7 +5,7 @@ import pytest
 from specimens.imports.services import import_batch_create, import_batch_run
 from tests.factories.institutions import CollectionFactory, InstitutionFactory
 
-DWCA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "dwca"
+from tests.paths import DWCA  # noqa: E402
 
 
 @pytest.fixture

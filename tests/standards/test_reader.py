@@ -6,7 +6,7 @@ from standards.archive import ArchiveError
 from standards.reader import dwc_open
 from standards.terms import row_type_is_occurrence, term_canonical
 
-DWCA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "dwca"
+from tests.paths import DWCA  # noqa: E402
 
 
 @pytest.mark.parametrize("term, expected", [

@@ -59,3 +59,14 @@ def image_asset_is_public(*, asset: ImageAsset) -> bool:
 def image_asset_list_for_specimen(*, specimen: Specimen, user) -> QuerySet[ImageAsset]:
     return (image_asset_list_visible(user=user).filter(specimen=specimen, status=Status.DONE)
             .prefetch_related("derivatives").order_by("order", "id"))
+
+
+def image_asset_list_unmatched(*, user) -> QuerySet[ImageAsset]:
+    """The queue a curator works through by hand: images no barcode or file name could place."""
+    from django.db.models import Prefetch
+
+    from .models import Derivative
+
+    thumbs = Prefetch("derivatives", queryset=Derivative.objects.filter(spec=Derivative.Spec.THUMB_256), to_attr="thumbs")
+    return (scope_filter(ImageAsset.objects.filter(status=Status.NEEDS_ATTENTION), user=user, action="edit")
+            .select_related("batch", "institution").prefetch_related(thumbs).order_by("created_at", "id"))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -15,11 +17,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from institutions.selectors import ALL, institution_list_for, institution_scope
-from specimens.selectors import specimen_get_for
+from specimens.selectors import specimen_get_for, specimen_list_for_staff
+from specimens.services import catalog_number_normalise
 
 from . import iiif
 from .models import Derivative, ImageAsset, ImagingBatch
 from .selectors import (
+    image_asset_list_unmatched,
     image_asset_is_public,
     image_asset_list_for_batch,
     image_asset_list_for_specimen,
@@ -27,7 +31,7 @@ from .selectors import (
     imaging_batch_counts,
     imaging_batch_list_for,
 )
-from .services import image_asset_receive, imaging_batch_create, imaging_batch_retry_failed, imaging_max_upload_bytes
+from .services import image_asset_link, image_asset_receive, imaging_batch_create, imaging_batch_retry_failed, imaging_max_upload_bytes
 
 PUBLIC_CACHE = "public, max-age=86400"
 PRIVATE_CACHE = "private, max-age=300"
@@ -226,3 +230,51 @@ def batch_retry(request, uuid):
         raise PermissionDenied("You cannot retry this batch.")
     imaging_batch_retry_failed(batch=batch)
     return redirect("imaging:batch_detail", uuid=batch.uuid)
+
+
+# --- the unmatched-image queue ----------------------------------------------------------------
+
+LINK_NO_SPECIMEN = "No specimen with catalogue number '{number}' at {institution}."
+
+
+def _unmatched_rows(user, *, errors=None, typed=None) -> list[dict]:
+    rows = []
+    for asset in image_asset_list_unmatched(user=user)[:100]:
+        thumb = asset.thumbs[0] if asset.thumbs else None
+        key = str(asset.uuid)
+        rows.append({
+            "asset": asset, "error": (errors or {}).get(key, ""), "typed": (typed or {}).get(key, ""),
+            "thumb": thumb, "thumb_url": reverse("imaging:iiif_image", args=[asset.uuid, "full", f"{thumb.width},{thumb.height}",
+                                                                        "0", "default.jpg"]) if thumb else "",
+        })
+    return rows
+
+
+@login_required
+def unmatched_list(request):
+    return render(request, "imaging/staff/unmatched_list.html", {"rows": _unmatched_rows(request.user)})
+
+
+@login_required
+@require_POST
+def unmatched_link(request, uuid):
+    """Link one waiting image to the specimen whose catalogue number the curator typed."""
+    asset = get_object_or_404(image_asset_list_unmatched(user=request.user), uuid=uuid)
+    number = request.POST.get("catalog_number", "").strip()
+    candidates = list(specimen_list_for_staff(user=request.user, action="edit")
+                      .filter(institution_id=asset.institution_id)
+                      .filter(Q(catalog_number=number) | Q(catalog_number_normalised=catalog_number_normalise(number)))[:2])
+    error = None
+    if len(candidates) != 1:
+        error = LINK_NO_SPECIMEN.format(number=number, institution=asset.institution.code) if not candidates else \
+            f"'{number}' matches more than one specimen; use the exact catalogue number."
+    else:
+        try:
+            image_asset_link(asset=asset, specimen=candidates[0], user=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    if error:
+        rows = _unmatched_rows(request.user, errors={str(asset.uuid): error}, typed={str(asset.uuid): number})
+        return render(request, "imaging/staff/unmatched_list.html", {"rows": rows}, status=400)
+    messages.success(request, f"Linked {asset.original_name} to {candidates[0].catalog_number}.")
+    return redirect("imaging:unmatched_list")

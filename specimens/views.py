@@ -74,6 +74,7 @@ def specimen_list(request):
         "specimens": rows[:PAGE], "filter": filterset, "next_cursor": next_cursor, "params": params.urlencode(),
         "can_create": bool(institution_scope(user=request.user, action="create")),
         "can_bulk": bool(institution_scope(user=request.user, action="publish")),
+        "can_assign": bool(institution_scope(user=request.user, action="edit")),
         "bulk_fields": BULK_EDITABLE_FIELDS,
     })
 

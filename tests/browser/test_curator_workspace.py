@@ -84,3 +84,20 @@ def test_digitiser_cannot_publish(live_server, page, draft):
     assert "Only a curator or collection manager" in response.text()
     draft.refresh_from_db()
     assert draft.status == Specimen.Status.DRAFT
+
+
+def test_curator_puts_selected_records_into_a_digitisation_batch(live_server, page, draft, screenshots_dir):
+    from digitisation.models import BatchSpecimen
+    from digitisation.services import batch_create
+
+    batch = batch_create(institution=draft.institution, name="Drawer 14")
+    log_in(page, live_server, "curator")
+
+    page.get_by_label("Select BM000123456").check()
+    page.locator("select[name=batch] option", has_text="Drawer 14").wait_for(state="attached")  # options arrive by htmx
+    page.locator("select[name=batch]").select_option(label="Drawer 14 · NHMUK (0)")
+    page.screenshot(path=f"{screenshots_dir}/curate-bulk.png", full_page=True)
+    page.get_by_role("button", name="Add to batch").click()
+
+    assert "Added 1 record to batch Drawer 14" in page.locator(".messages").inner_text()
+    assert list(BatchSpecimen.objects.filter(batch=batch).values_list("specimen_id", flat=True)) == [draft.pk]

@@ -76,3 +76,20 @@ def paired_medians(ours, baseline, *, repeat: int, warmup: int = 20) -> tuple[fl
 def result_line(name: str, ours: float, baseline: float) -> str:
     """The last line every benchmark prints; docs/BENCHMARKS.md records it."""
     return f"RESULT name={name} ours={ours:.6f} baseline={baseline:.6f} ratio={ours / baseline:.2f}"
+
+
+def bench_collection(rows: int):
+    """BENCH:API topped up to `rows` synthetic specimens (only the missing ones are generated)."""
+    from institutions.services import collection_upsert, institution_upsert
+    from specimens.models import Specimen
+    from specimens.synthetic import specimens_generate_timed
+
+    institution = institution_upsert(code="BENCH", name="Benchmark Museum of Natural History", city="London")
+    collection = collection_upsert(institution=institution, code="API", name="Benchmark specimens",
+                                   discipline="Natural history", barcode_pattern=r"^BENCH\d{9}$")
+    have = Specimen.objects.filter(collection=collection).count()
+    if have < rows:
+        added, seconds = specimens_generate_timed(collection=collection, count=rows - have, seed=1)
+        print(f"[bench] generated {added:,} specimens in {seconds:.1f} s ({added / seconds:,.0f} rows/s)", flush=True)
+    print(f"[bench] {Specimen.objects.count():,} specimens in the database, {max(have, rows):,} in BENCH:API", flush=True)
+    return collection

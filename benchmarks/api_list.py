@@ -47,19 +47,11 @@ def main() -> None:
 
     from collections_portal.common.pagination import CURSOR_SALT
     from institutions.models import Role
-    from institutions.services import collection_upsert, institution_upsert, membership_grant
+    from institutions.services import membership_grant
     from specimens.models import Specimen
-    from specimens.synthetic import specimens_generate_timed
 
-    institution = institution_upsert(code="BENCH", name="Benchmark Museum of Natural History", city="London")
-    collection = collection_upsert(institution=institution, code="API", name="Benchmark specimens",
-                                   discipline="Natural history", barcode_pattern=r"^BENCH\d{9}$")
-    have = Specimen.objects.filter(collection=collection).count()
-    if have < args.rows:
-        added, seconds = specimens_generate_timed(collection=collection, count=args.rows - have, seed=1)
-        print(f"[bench] generated {added:,} specimens in {seconds:.1f} s ({added / seconds:,.0f} rows/s)", flush=True)
-    total = Specimen.objects.count()
-    print(f"[bench] {total:,} specimens in the database, {max(have, args.rows):,} in BENCH:API", flush=True)
+    collection = _common.bench_collection(args.rows)
+    institution = collection.institution
 
     user, _ = get_user_model().objects.get_or_create(username="bench.curator")
     membership_grant(user=user, role=Role.CURATOR, institution=institution)
@@ -73,6 +65,7 @@ def main() -> None:
     assert next_link and anonymous.get(next_link).status_code == 200
     # A deep page: the cursor a client holds after walking half of the table.
     published = Specimen.objects.filter(status="published").order_by("-id").values_list("id", flat=True)
+    total = Specimen.objects.count()
     middle = published[total * 4 // 10]  # about half-way down the published rows
     deep_url = f"{url}&cursor={signing.dumps(middle, salt=CURSOR_SALT, compress=True)}"
 

@@ -36,20 +36,12 @@ def main() -> None:
     from django.test import Client
 
     from institutions.models import Role
-    from institutions.services import collection_upsert, institution_upsert, membership_grant
+    from institutions.services import membership_grant
     from specimens.forms import SpecimenForm
     from specimens.models import Specimen
-    from specimens.synthetic import specimens_generate_timed
 
-    institution = institution_upsert(code="BENCH", name="Benchmark Museum of Natural History", city="London")
-    collection = collection_upsert(institution=institution, code="API", name="Benchmark specimens",
-                                   discipline="Natural history", barcode_pattern=r"^BENCH\d{9}$")
-    have = Specimen.objects.filter(collection=collection).count()
-    if have < args.rows:
-        added, seconds = specimens_generate_timed(collection=collection, count=args.rows - have, seed=1)
-        print(f"[bench] generated {added:,} specimens in {seconds:.1f} s", flush=True)
-    total = Specimen.objects.count()
-    print(f"[bench] {total:,} specimens in the database", flush=True)
+    collection = _common.bench_collection(args.rows)
+    institution = collection.institution
 
     curator, _ = get_user_model().objects.get_or_create(username="bench.saver")
     membership_grant(user=curator, role=Role.CURATOR, institution=institution)

@@ -290,37 +290,30 @@ def agent_autocomplete(request):
 @login_required
 @require_POST
 def preparation_add_view(request, uuid):
-    _staff_only(request.user)
-    specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
-    form = PreparationForm(request.POST)
-    if form.is_valid():
-        try:
-            preparation_add(specimen=specimen, user=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            form = PreparationForm()
-    context = {"specimen": specimen, "preparations": specimen.preparation_items.all(), "preparation_form": form,
-               "can_edit": True}
-    return render(request, "specimens/staff/_preparations.html", context, status=400 if form.errors else 200)
+    return _inline_add(request, uuid, PreparationForm, preparation_add, "preparation_form", "_preparations.html")
 
 
 @login_required
 @require_POST
 def identification_add_view(request, uuid):
+    return _inline_add(request, uuid, IdentificationForm, identification_add, "identification_form", "_identifications.html")
+
+
+def _inline_add(request, uuid, form_class, service, form_name: str, template: str):
+    """An htmx form on the record page: add one row through `service`, answer the refreshed section."""
     _staff_only(request.user)
     specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
-    form = IdentificationForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            identification_add(specimen=specimen, user=request.user, **form.cleaned_data)
+            service(specimen=specimen, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
-            form = IdentificationForm()
+            form = form_class()
     specimen.refresh_from_db()
-    context = {"specimen": specimen, **specimen_detail_related(specimen=specimen), "identification_form": form, "can_edit": True}
-    return render(request, "specimens/staff/_identifications.html", context, status=400 if form.errors else 200)
+    context = {"specimen": specimen, **specimen_detail_related(specimen=specimen), form_name: form, "can_edit": True}
+    return render(request, f"specimens/staff/{template}", context, status=400 if form.errors else 200)
 
 
 # --- public: the stable URI (the occurrenceID) --------------------------------------------------

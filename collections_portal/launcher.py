@@ -348,7 +348,9 @@ def run() -> int:
         try:
             children.append(subprocess.Popen(
                 [PYTHON, "-m", "celery", "-A", "collections_portal", "worker", "-l", "info",
-                 "-Q", "default,imaging,bulk", "--concurrency", "2", "-n", "portal@%h"],
+                 "-Q", "default,imaging,bulk", "--concurrency", "2", "-n", "portal@%h",
+                 # One machine: the worker also runs the periodic jobs (production runs one beat).
+                 "--beat", "--schedule", str(LOCAL / "celerybeat-schedule")],
                 env=env, cwd=ROOT, start_new_session=True,
             ))
             children.append(subprocess.Popen(

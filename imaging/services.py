@@ -488,10 +488,19 @@ def imaging_batch_retry_failed(*, batch: ImagingBatch) -> int:
 
 
 def image_asset_reenqueue_stale(*, lease: timedelta = timedelta(minutes=30)) -> int:
-    """The reconciler: rows not settled and untouched for `lease` are queued again (no-op if done)."""
-    ids = list(ImageAsset.objects.exclude(status__in=FINAL).filter(updated_at__lt=timezone.now() - lease)
+    """The reconciler: rows not settled and untouched for `lease` are queued again (no-op if done).
+
+    Queuing a row touches its `updated_at`, so a row waiting behind a long queue is sent again
+    once per lease, not on every beat tick. A row still locked (a stage running, or the
+    connection of a killed worker not yet closed) is queued but not touched, so nothing waits here.
+    """
+    now = timezone.now()
+    ids = list(ImageAsset.objects.exclude(status__in=FINAL).filter(updated_at__lt=now - lease)
                .values_list("pk", flat=True))
-    with transaction.atomic():
+    with transaction.atomic(), pghistory.context(action="imaging.reenqueue_stale"):
+        unlocked = list(ImageAsset.objects.select_for_update(skip_locked=True).filter(pk__in=ids)
+                        .values_list("pk", flat=True))
+        ImageAsset.objects.filter(pk__in=unlocked).update(updated_at=now)
         image_asset_enqueue(asset_ids=ids)
     return len(ids)
 

@@ -1,15 +1,21 @@
 import django_filters
-from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db.models import Q
 
 from .models import BasisOfRecord, Specimen, Taxon
+
+
+COLLECTION_CODE_FORM = "Use INSTITUTION:COLLECTION, e.g. NHMUK:BOT."
 
 
 class SpecimenFilter(django_filters.FilterSet):
     """Narrows a selector's queryset; never decides visibility."""
 
     institution = django_filters.CharFilter(method="filter_institution", help_text="institution code, e.g. NHMUK")
-    collection = django_filters.CharFilter(method="filter_collection", help_text="INSTITUTION:COLLECTION, e.g. NHMUK:BOT")
+    collection = django_filters.CharFilter(
+        method="filter_collection", help_text="INSTITUTION:COLLECTION, e.g. NHMUK:BOT",
+        validators=[RegexValidator(r"^[^:]+:[^:]+$", COLLECTION_CODE_FORM)],
+    )
     status = django_filters.ChoiceFilter(choices=Specimen.Status.choices)
     basis_of_record = django_filters.ChoiceFilter(choices=BasisOfRecord.choices)
     catalog_number = django_filters.CharFilter(method="filter_catalog_number", help_text="exact, spacing and leading zeros ignored")
@@ -29,9 +35,7 @@ class SpecimenFilter(django_filters.FilterSet):
         return queryset.filter(institution__code=value.upper())
 
     def filter_collection(self, queryset, name, value):
-        institution_code, sep, code = value.partition(":")
-        if not sep:
-            raise ValidationError("Use INSTITUTION:COLLECTION, e.g. NHMUK:BOT.")
+        institution_code, _, code = value.partition(":")
         return queryset.filter(institution__code=institution_code.upper(), collection__code=code.upper())
 
     def filter_catalog_number(self, queryset, name, value):

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core import signing
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -57,21 +58,34 @@ def _add_errors(form, exc: ValidationError) -> None:
 
 @login_required
 def specimen_list(request):
+    """The work list: filters in the URL, keyset pages of 50, never a COUNT(*) or an OFFSET.
+
+    Newest first always; A→Z by catalogue number once a collection is chosen, where the
+    unique (collection, catalogue number) index serves that order at any depth.
+    """
     _staff_only(request.user)
     filterset = SpecimenFilter(request.GET, queryset=specimen_list_for_staff(user=request.user))
-    queryset = filterset.qs.select_related("collection__institution").order_by("-pk")
-    after = request.GET.get("after")
-    if after:
-        try:
-            queryset = queryset.filter(pk__lt=signing.loads(after, salt=CURSOR_SALT))
-        except signing.BadSignature:
-            pass
+    queryset = filterset.qs.select_related("collection__institution")
+    by_catalog = request.GET.get("sort") == "catalog_number" and bool(request.GET.get("collection"))
+    queryset = queryset.order_by("catalog_number", "pk") if by_catalog else queryset.order_by("-pk")
+    try:
+        after = signing.loads(request.GET["after"], salt=CURSOR_SALT) if request.GET.get("after") else None
+    except signing.BadSignature:
+        after = None
+    if after is not None and by_catalog and isinstance(after, list):
+        queryset = queryset.filter(Q(catalog_number__gt=after[0]) | Q(catalog_number=after[0], pk__gt=after[1]))
+    elif after is not None and not by_catalog and isinstance(after, int):
+        queryset = queryset.filter(pk__lt=after)
     rows = list(queryset[: PAGE + 1])
-    next_cursor = signing.dumps(rows[PAGE - 1].pk, salt=CURSOR_SALT) if len(rows) > PAGE else None
+    next_cursor = None
+    if len(rows) > PAGE:
+        last = rows[PAGE - 1]
+        next_cursor = signing.dumps([last.catalog_number, last.pk] if by_catalog else last.pk, salt=CURSOR_SALT)
     params = request.GET.copy()
     params.pop("after", None)
     return render(request, "specimens/staff/specimen_list.html", {
         "specimens": rows[:PAGE], "filter": filterset, "next_cursor": next_cursor, "params": params.urlencode(),
+        "by_catalog": by_catalog,
         "can_create": bool(institution_scope(user=request.user, action="create")),
         "can_bulk": bool(institution_scope(user=request.user, action="publish")),
         "can_assign": bool(institution_scope(user=request.user, action="edit")),

@@ -67,7 +67,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the imported rows (default: delete them after)")
+    parser.add_argument("--steps", action="store_true", help="print the importer's timing of every SQL step")
     args = parser.parse_args()
+    if args.steps:
+        import logging
+
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[step] %(message)s"))
+        steps = logging.getLogger("specimens.imports.services")
+        steps.addHandler(handler)
+        steps.setLevel(logging.DEBUG)
+        steps.propagate = False
 
     _common.setup()
     import psycopg

@@ -1,6 +1,7 @@
 import uuid
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
@@ -9,6 +10,23 @@ from django.db.models.functions import Upper
 
 from collections_portal.common.models import PublicIdModel, TimeStampedModel
 from institutions.models import Collection, Institution
+
+# Row insert events are skipped while a bulk import writes (the ImportBatch records them): the
+# importer sets portal.bulk_import = 'on' for its INSERTs. A trigger WHEN clause, not
+# pgtrigger.ignore, whose per-row check opens a subtransaction (≈ 23 µs a row, most of an import).
+BULK_IMPORT_SETTING = "portal.bulk_import"
+
+
+def bulk_import_trackers() -> tuple:
+    """Fresh tracker objects per model (pghistory resolves them against the model it tracks)."""
+    return (
+        pghistory.InsertEvent(
+            condition=pgtrigger.Condition(f"current_setting('{BULK_IMPORT_SETTING}', true) IS DISTINCT FROM 'on'")
+        ),
+        pghistory.UpdateEvent(),
+        pghistory.DeleteEvent(),
+    )
+
 
 TAXON_PATH_STEP = 7  # base-36 characters per tree level: 36**7 ≈ 78 billion ids
 
@@ -124,7 +142,7 @@ class LocalitySensitivity(models.TextChoices):
     WITHHOLD = "withhold", "Withhold locality"
 
 
-@pghistory.track()
+@pghistory.track(*bulk_import_trackers())
 class Specimen(PublicIdModel):
     """One physical specimen, one Darwin Core Occurrence row. Field names follow Darwin Core."""
 
@@ -134,9 +152,12 @@ class Specimen(PublicIdModel):
         PUBLISHED = "published", "Published"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
-    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="specimens")
+    # No single-column FK indexes where a composite one starts with the column (fewer indexes,
+    # faster bulk import): collection → the (collection, catalog_number) unique; institution →
+    # specimen_institution_id; taxon → specimen_taxon.
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="specimens", db_index=False)
     # Copied from the collection so every staff query filters one indexed column.
-    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="specimens")
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="specimens", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(default=1, help_text="optimistic lock: +1 on every save")
     mids_level = models.SmallIntegerField(null=True, blank=True)
@@ -144,7 +165,9 @@ class Specimen(PublicIdModel):
     # Linked images in order, written by imaging through specimen_media_set (IIIF service paths).
     media = models.JSONField(default=list, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     published_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
@@ -156,7 +179,8 @@ class Specimen(PublicIdModel):
     information_withheld = models.TextField(blank=True)
     data_generalizations = models.TextField(blank=True)
     # occurrence
-    occurrence_id = models.CharField(max_length=500, unique=True, help_text="stable URI, never changed")
+    # Unique through Meta.constraints: a unique=True CharField also gets a LIKE index nobody uses.
+    occurrence_id = models.CharField(max_length=500, help_text="stable URI, never changed")
     catalog_number = models.CharField(max_length=120)
     catalog_number_normalised = models.CharField(max_length=120, editable=False)
     other_catalog_numbers = models.TextField(blank=True)
@@ -198,19 +222,24 @@ class Specimen(PublicIdModel):
     location_id = models.CharField(max_length=255, blank=True)
     locality_sensitivity = models.CharField(max_length=16, choices=LocalitySensitivity.choices, default=LocalitySensitivity.NONE)
     # current identification, copied from the current Identification row
-    taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, null=True, blank=True, related_name="specimens")
+    taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, null=True, blank=True, related_name="specimens", db_index=False)
     scientific_name = models.CharField(max_length=500, blank=True)
     identified_by = models.TextField(blank=True)
     date_identified = models.CharField(max_length=64, blank=True)
     identification_qualifier = models.CharField(max_length=60, blank=True)
     type_status = models.CharField(max_length=255, blank=True)
     verbatim_identification = models.CharField(max_length=500, blank=True)
-    # the bulk import that last wrote this row (inserted or updated it); undo works by batch
-    import_batch = models.ForeignKey("specimens.ImportBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="specimens")
+    # the bulk import that last wrote this row (inserted or updated it); undo works by batch.
+    # Not indexed: every imported row carries it, so the index would cost each import a million
+    # entries to save a rare undo or batch deletion one sequential scan.
+    import_batch = models.ForeignKey(
+        "specimens.ImportBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="specimens", db_index=False
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["collection", "catalog_number"], name="specimen_catalog_number_unique_per_collection"),
+            models.UniqueConstraint(fields=["occurrence_id"], name="specimen_occurrence_id_unique"),
             models.CheckConstraint(condition=Q(basis_of_record__in=BasisOfRecord.values), name="specimen_basis_of_record_valid"),
             models.CheckConstraint(condition=Q(status__in=["draft", "in_review", "published", "withdrawn"]), name="specimen_status_valid"),
             models.CheckConstraint(condition=~Q(catalog_number=""), name="specimen_catalog_number_not_empty"),
@@ -251,8 +280,9 @@ class SpecimenAgent(models.Model):
         COLLECTOR = "collector", "Collector"
         DETERMINER = "determiner", "Determiner"
 
-    specimen = models.ForeignKey(Specimen, on_delete=models.CASCADE, related_name="agent_links")
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="specimen_links")
+    # Indexed by the unique (specimen, agent, role) and specimen_agent_agent, not by Django's own.
+    specimen = models.ForeignKey(Specimen, on_delete=models.CASCADE, related_name="agent_links", db_index=False)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="specimen_links", db_index=False)
     role = models.CharField(max_length=16, choices=Role.choices)
     order = models.PositiveSmallIntegerField(default=0)
 
@@ -262,10 +292,10 @@ class SpecimenAgent(models.Model):
         indexes = [models.Index(fields=["agent"], name="specimen_agent_agent")]
 
 
-pghistory.track()(SpecimenAgent)
+pghistory.track(*bulk_import_trackers())(SpecimenAgent)
 
 
-@pghistory.track()
+@pghistory.track(*bulk_import_trackers())
 class Identification(TimeStampedModel):
     """One determination. Never overwritten: a new one is added and becomes current."""
 

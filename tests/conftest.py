@@ -132,3 +132,27 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def imaging_tasks_parked(settings):
+    """Route imaging tasks to a queue no worker reads, for tests that run the pipeline in-process.
+
+    In a transactional test a received image is enqueued at commit; a session worker started by
+    another test would then process it too, against its own storage root.
+    """
+    from collections_portal.celery import app
+
+    parked = f"{settings.CELERY_QUEUE_PREFIX}parked"
+    saved = app.conf.task_routes
+    app.conf.task_routes = {**settings.CELERY_TASK_ROUTES, "imaging.*": {"queue": parked}}
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)  # Celery caches the router built from the old routes
+    try:
+        yield parked
+    finally:
+        app.conf.task_routes = saved
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(parked)

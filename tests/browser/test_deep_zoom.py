@@ -9,7 +9,8 @@ from tests.imaging import files
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_visitor_sees_a_linked_image_in_deep_zoom_on_the_specimen_page(live_server, page, settings, tmp_path, screenshots_dir):
+def test_visitor_sees_a_linked_image_in_deep_zoom_on_the_specimen_page(live_server, page, settings, tmp_path, screenshots_dir,
+                                                                       imaging_tasks_parked):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.IMAGING_WORK_DIR = str(tmp_path / "work")
     institution = InstitutionFactory(code="NHMUK", name="Natural History Museum, London")

@@ -35,7 +35,7 @@ def colour_grid(path: Path) -> Path:
 
 
 @pytest.fixture
-def iiif_test_image(transactional_db, batch, specimen, tmp_path):
+def iiif_test_image(transactional_db, imaging_tasks_parked, batch, specimen, tmp_path):
     path = colour_grid(tmp_path / f"{specimen.catalog_number}_1.tif")
     with open(path, "rb") as f:
         asset = image_asset_receive(batch=batch, name=path.name, source=f, size=path.stat().st_size)

@@ -11,24 +11,10 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-
-def _database_ensure(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = unquote(parts.path.lstrip("/"))
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"[bench] created database {name}", flush=True)
 
 
 def setup() -> None:
@@ -42,7 +28,9 @@ def setup() -> None:
     # Keep throttling on (its cache round trips are part of a real request) but never hit the limit.
     os.environ.setdefault("API_ANON_RATE", "100000000/minute")
     os.environ.setdefault("API_USER_RATE", "100000000/minute")
-    _database_ensure(os.environ["DATABASE_URL"])
+    from collections_portal.launcher import postgres_ensure_database
+
+    postgres_ensure_database(os.environ["DATABASE_URL"])  # the launcher's own check: creates it if missing
 
     import django
     from django.core.management import call_command

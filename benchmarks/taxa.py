@@ -32,7 +32,7 @@ def build(nodes: int) -> None:
     from django.db import connection
 
     from specimens.models import Taxon
-    from specimens.services import _b36, taxon_create
+    from specimens.services import taxon_create, taxon_path_segment
 
     if Taxon.objects.count() >= nodes:
         return
@@ -46,7 +46,7 @@ def build(nodes: int) -> None:
         new_frontier = []
         for parent_id, parent_path, depth in frontier:
             for i in range(fan):
-                path = parent_path + _b36(next_id)
+                path = parent_path + taxon_path_segment(next_id)
                 rows.append((next_id, parent_id, path, depth + 1, f"{rank.title()}{next_id}", rank))
                 new_frontier.append((next_id, path, depth + 1))
                 next_id += 1
@@ -55,7 +55,7 @@ def build(nodes: int) -> None:
     per_genus = max(1, -(-(nodes - len(rows) - 1) // len(genera)))  # round up: at least --nodes
     for genus_id, genus_path, depth in genera:
         for _ in range(per_genus):
-            rows.append((next_id, genus_id, genus_path + _b36(next_id), depth + 1, f"Species{next_id} benchmarkensis", "species"))
+            rows.append((next_id, genus_id, genus_path + taxon_path_segment(next_id), depth + 1, f"Species{next_id} benchmarkensis", "species"))
             next_id += 1
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE specimens_taxon DISABLE TRIGGER USER")  # bulk load: no audit rows

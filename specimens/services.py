@@ -320,7 +320,8 @@ def specimen_counts_refresh(*, today: dt.date | None = None) -> int:
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def _b36(number: int) -> str:
+def taxon_path_segment(number: int) -> str:
+    """A taxon id as its fixed-width base-36 step of the materialised path."""
     digits = ""
     while True:
         number, rem = divmod(number, 36)
@@ -350,7 +351,7 @@ def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = No
     pk = _next_taxon_id()
     taxon = Taxon(
         pk=pk, parent=parent, name=name, rank=rank, authorship=authorship, name_id=name_id,
-        vernacular_name=vernacular_name, path=(parent.path if parent else "") + _b36(pk),
+        vernacular_name=vernacular_name, path=(parent.path if parent else "") + taxon_path_segment(pk),
         depth=(parent.depth + 1) if parent else 0,
     )
     for field in HIGHER.values():

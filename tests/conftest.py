@@ -84,22 +84,27 @@ def programme_manager_client(client_for):
 # --- a real Celery worker ---------------------------------------------------------------------
 
 
+def worker_database_url() -> str:
+    """DATABASE_URL of the test database, for worker processes the tests start."""
+    from urllib.parse import quote
+
+    db = settings.DATABASES["default"]
+    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
+    auth = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgresql://{auth}@{host}{port}/{db['NAME']}"
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real `celery worker` process on the test database and this run's own queues.
 
     Tests that use it need `transactional_db`, so their rows are committed and visible to it.
     """
-    db = settings.DATABASES["default"]
-    from urllib.parse import quote
-
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
-    auth = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "collections_portal.settings.test",
-        "DATABASE_URL": f"postgresql://{auth}@{host}{port}/{db['NAME']}",
+        "DATABASE_URL": worker_database_url(),
         "PORTAL_TEST_RUN": os.environ["PORTAL_TEST_RUN"],
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }

@@ -28,8 +28,9 @@ import psycopg
 from psycopg import sql as psql
 
 from institutions.models import Collection
-from specimens.models import BULK_IMPORT_SETTING, TAXON_PATH_STEP, ImportBatch, ImportRowError, Specimen
-from specimens.services import agent_name_key
+from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen
+from specimens.services import HIGHER as HIGHER_COLUMNS
+from specimens.services import agent_name_key, taxon_path_segment
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import row_type_is_occurrence
@@ -930,21 +931,6 @@ def _sql_default(value):
 
 # --- shared rows: taxa and agents, ensured set-based ------------------------------------------
 
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-HIGHER_COLUMNS = {"kingdom": "kingdom", "phylum": "phylum", "class": "class_name", "order": "order",
-                  "family": "family", "genus": "genus"}
-
-
-def _b36(number: int) -> str:
-    digits = ""
-    while True:
-        number, rem = divmod(number, 36)
-        digits = _B36[rem] + digits
-        if not number:
-            break
-    return digits.rjust(TAXON_PATH_STEP, "0")
-
-
 def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, int]:
     """Each path [(rank, name, authorship), …] → its leaf taxon id, creating missing nodes.
 
@@ -1028,7 +1014,7 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
                         higher = dict(higher)
                         if rank in HIGHER_COLUMNS:
                             higher[HIGHER_COLUMNS[rank]] = name
-                        path_text = parent_path + _b36(taxon_id)
+                        path_text = parent_path + taxon_path_segment(taxon_id)
                         copy.write_row((
                             taxon_id, uuid.uuid4(), now, now, parent_id, path_text, parent_depth + 1, name, authorship,
                             rank, "", "", False, *(higher[c] for c in HIGHER_COLUMNS.values()),

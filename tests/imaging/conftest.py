@@ -42,21 +42,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import quote  # noqa: E402
 
-from django.conf import settings as django_settings  # noqa: E402
+from tests.conftest import worker_database_url  # noqa: E402
 
 from . import worker_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _database_url() -> str:
-    db = django_settings.DATABASES["default"]
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
-    auth = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgresql://{auth}@{host}{port}/{db['NAME']}"
 
 
 class CrashWorker:
@@ -67,7 +58,7 @@ class CrashWorker:
 
     def start(self) -> None:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.imaging.worker_settings",
-               "DATABASE_URL": _database_url(), "PORTAL_TEST_RUN": os.environ["PORTAL_TEST_RUN"],
+               "DATABASE_URL": worker_database_url(), "PORTAL_TEST_RUN": os.environ["PORTAL_TEST_RUN"],
                "MEDIA_ROOT": str(self.media_root)}
         self.log = open(self.log_path, "a")
         self.process = subprocess.Popen(

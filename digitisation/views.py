@@ -5,9 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from collections_portal.common.http import safe_next
 from institutions.selectors import institution_list_for, is_staff_member
 from specimens.selectors import specimen_list_for_staff
 
@@ -66,9 +67,7 @@ def batch_options(request):
 def batch_assign(request):
     """The curate list's bulk action: put the selected records into a batch."""
     _staff_only(request.user)
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        back = "/curate/"
+    back = safe_next(request, reverse("specimens:curate_list"))
     batch = batch_list_for(user=request.user, action="edit").filter(uuid=request.POST.get("batch") or None).first()
     uuids = request.POST.getlist("selected")[:1000]
     if batch is None:

@@ -8,10 +8,10 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
+from collections_portal.common.http import safe_next
 from institutions.selectors import collection_list_for, institution_scope, is_staff_member, scope_filter
 
 from .api.serializers import public_coordinates
@@ -162,14 +162,19 @@ def specimen_edit(request, uuid):
 @login_required
 @require_POST
 def specimen_publish_view(request, uuid):
+    return _workflow_step(request, uuid, action="publish", service=specimen_publish, done="Published {}.")
+
+
+def _workflow_step(request, uuid, *, action: str, service, done: str):
+    """A workflow button on the record page: the service's rule, a message, back to the record."""
     _staff_only(request.user)
-    specimen = specimen_get_for(user=request.user, uuid=uuid, action="publish")
+    specimen = specimen_get_for(user=request.user, uuid=uuid, action=action)
     try:
-        specimen_publish(specimen=specimen, user=request.user)
+        service(specimen=specimen, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Published {specimen.catalog_number}.")
+        messages.success(request, done.format(specimen.catalog_number))
     return redirect("specimens:curate_detail", uuid=uuid)
 
 
@@ -233,23 +238,11 @@ def specimen_revert_view(request, uuid):
 @login_required
 @require_POST
 def specimen_submit_view(request, uuid):
-    _staff_only(request.user)
-    specimen = specimen_get_for(user=request.user, uuid=uuid, action="edit")
-    try:
-        specimen_submit_for_review(specimen=specimen, user=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"Sent {specimen.catalog_number} for review.")
-    return redirect("specimens:curate_detail", uuid=uuid)
+    return _workflow_step(request, uuid, action="edit", service=specimen_submit_for_review, done="Sent {} for review.")
 
 
 def _local_next(request) -> str:
-    """The form's `next` if it stays on this site (no open redirect), else the record list."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return reverse("specimens:curate_list")
+    return safe_next(request, reverse("specimens:curate_list"))
 
 
 @login_required

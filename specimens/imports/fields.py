@@ -64,8 +64,12 @@ TAXON_TERMS = (
 # Read through value maps filled in Python from DISTINCT values (few of them, even at 1 M rows).
 MAPPED_TERMS = ("eventDate", "basisOfRecord", "license")
 
-NUMBER = r"^[+-]?([0-9]{1,30}([.][0-9]{0,30})?|[.][0-9]{1,30})([eE][+-]?[0-9]{1,2})?$"
-INTEGER = r"^[+-]?[0-9]{1,9}$"
+# Unbounded repeats plus a length limit: PostgreSQL's regex engine expands bounded repeats such as
+# {1,30} into long automata (2.5 s a column at a million rows instead of 0.5 s).
+NUMBER = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9][0-9]?)?$"
+NUMBER_MAX_LENGTH = 64  # numeric and float8 both take any such text this short without overflow
+INTEGER = r"^[+-]?[0-9]+$"
+INTEGER_MAX_LENGTH = 10  # ± and nine digits: fits an int
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from institutions.models import Collection, CollectionMetric
 from institutions.services import collection_metric_record
 
 from .dates import EventDateError, parse_event_date
-from .models import TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, Taxon
+from .models import TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
 
 # Fields a curator edits directly; the rest are derived or set by workflow services.
 SPECIMEN_EDITABLE_FIELDS = (
@@ -171,6 +171,7 @@ def specimen_create(*, collection: Collection, data: dict, user=None, source: st
                 specimen=specimen, taxon=taxon, verbatim_identification=specimen.scientific_name, is_current=True,
                 **{f: getattr(specimen, f) for f in IDENTIFICATION_FIELDS},
             )
+        specimen_agent_links_sync(specimens=[specimen], fields=AGENT_LINK_ROLES, user=user)
     return specimen
 
 
@@ -213,6 +214,7 @@ def specimen_update(*, specimen: Specimen, data: dict, expected_version: int, us
         current.save()
         if changed & {"scientific_name", *IDENTIFICATION_FIELDS}:
             _identification_make_current(current, new_taxon)
+        specimen_agent_links_sync(specimens=[current], fields=changed & set(AGENT_LINK_ROLES), user=user)
     return current
 
 
@@ -422,6 +424,50 @@ def agent_get_or_create(*, name: str, orcid: str | None = None, user=None) -> Ag
     return agent
 
 
+# Name lists on the record that are also kept as ordered links to Agents (the importer does the same).
+AGENT_LINK_ROLES = {"recorded_by": SpecimenAgent.Role.COLLECTOR, "identified_by": SpecimenAgent.Role.DETERMINER}
+AGENT_NAME_SPLIT = re.compile(r"\s*[|;]\s*")
+
+
+def agent_names_split(value: str) -> list[str]:
+    """'J. Hooker | C. Darwin' → ['J. Hooker', 'C. Darwin']: the separators Darwin Core recommends."""
+    return [name for name in AGENT_NAME_SPLIT.split((value or "").strip()) if name and len(name) <= 255]
+
+
+def specimen_agent_links_sync(*, specimens, fields, user=None) -> None:
+    """The collector/determiner links of `specimens` rebuilt from their name fields in `fields`.
+
+    A few queries whatever the number of records: one per role to delete, one lookup of the
+    agents, one insert for the new agents, one for the links.
+    """
+    fields = [f for f in AGENT_LINK_ROLES if f in fields]
+    if not fields or not specimens:
+        return
+    names_of = {(s.pk, f): agent_names_split(getattr(s, f)) for s in specimens for f in fields}
+    wanted = {agent_name_key(n): n for names in names_of.values() for n in names if agent_name_key(n)}
+    agents = {}
+    for agent in Agent.objects.filter(name_key__in=list(wanted)).order_by("-id"):
+        agents[agent.name_key] = agent.pk  # the oldest agent of a key wins, as in agent_get_or_create
+    missing = [Agent(name=" ".join(wanted[key].split()), name_key=key) for key in wanted if key not in agents]
+    if missing:
+        with pghistory.context(user=getattr(user, "pk", None), action="agent_create"):
+            for agent in Agent.objects.bulk_create(missing):
+                agents[agent.name_key] = agent.pk
+    ids = [s.pk for s in specimens]
+    links = []
+    for field in fields:
+        SpecimenAgent.objects.filter(specimen_id__in=ids, role=AGENT_LINK_ROLES[field]).delete()
+        for specimen in specimens:
+            seen = set()
+            for name in names_of[(specimen.pk, field)]:
+                agent_id = agents.get(agent_name_key(name))
+                if agent_id and agent_id not in seen:
+                    seen.add(agent_id)
+                    links.append(SpecimenAgent(specimen_id=specimen.pk, agent_id=agent_id, role=AGENT_LINK_ROLES[field],
+                                               order=len(seen) - 1))
+    SpecimenAgent.objects.bulk_create(links)
+
+
 REVERT_UNKNOWN_EVENT = "That version is not in this record's history."
 
 
@@ -452,8 +498,14 @@ def specimen_bulk_update_field(*, specimens, field: str, value, user=None) -> in
         raise ValidationError({"value": exc.message_dict.get(field, exc.messages)}) from None
     from django.db.models import F
 
+    targets = specimens.exclude(**{field: value})
+    relink = list(targets.values_list("pk", flat=True)) if field in AGENT_LINK_ROLES else []
     with pghistory.context(user=getattr(user, "pk", None), action="specimen_bulk_update", source="bulk"):
-        return specimens.exclude(**{field: value}).update(**{field: value, "version": F("version") + 1, "updated_at": timezone.now()})
+        count = targets.update(**{field: value, "version": F("version") + 1, "updated_at": timezone.now()})
+        if relink:
+            specimen_agent_links_sync(specimens=list(Specimen.objects.filter(pk__in=relink).only("pk", field)),
+                                      fields=[field], user=user)
+    return count
 
 
 @transaction.atomic

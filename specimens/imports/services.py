@@ -49,6 +49,8 @@ NO_CATALOG_NUMBER = "The file has no catalogNumber column; every specimen needs 
 NO_ROWS = "The file has no data rows."
 ADVISORY_LOCK = 7_240_001  # serialises the write phase's shared taxa and agents between imports
 AGENT_SPLIT = r"\s*[|;]\s*"
+# Name lists linked to Agents (de-duplicated on the folded name), in the order written.
+AGENT_ROLES = (("recordedBy", "recorded_by", "collector"), ("identifiedBy", "identified_by", "determiner"))
 
 
 def uuid7_sql(counter: str) -> str:
@@ -779,22 +781,37 @@ class _ImportRun:
                 for key, path in paths.items():
                     copy.write_row((key, resolved[tuple(path)]))
 
+    def _agent_roles(self) -> list[tuple[str, str]]:
+        """(staging column, SpecimenAgent role) for the name lists this file carries."""
+        return [(column, role) for term, column, role in AGENT_ROLES if term in self.columns]
+
     def _agents_ensure(self) -> None:
         self.sql(f'CREATE UNLOGGED TABLE "{self.agents}" (name text PRIMARY KEY, agent_id bigint)')
-        if "recordedBy" not in self.columns:
+        roles = self._agent_roles()
+        if not roles:
             return
-        names = {
-            n for (n,) in self.fetch(
-                f"SELECT DISTINCT btrim(n) FROM \"{self.rows}\" r, regexp_split_to_table(r.recorded_by, %s) n "
-                "WHERE r.recorded_by IS NOT NULL",
-                [AGENT_SPLIT],
-            ) if n and len(n) <= 255
-        }
+        union = " UNION ".join(
+            f"SELECT btrim(n) FROM \"{self.rows}\" r, regexp_split_to_table(r.{column}, %s) n WHERE r.{column} IS NOT NULL"
+            for column, _ in roles
+        )
+        names = {n for (n,) in self.fetch(union, [AGENT_SPLIT] * len(roles)) if n and len(n) <= 255}
         mapping = agents_ensure(names)
         with connection.cursor() as cursor:
             with cursor.copy(f'COPY "{self.agents}" (name, agent_id) FROM STDIN') as copy:
                 for name, agent_id in mapping.items():
                     copy.write_row((name, agent_id))
+
+    def _agent_links_insert(self, *, source: str, id_column: str, column: str, role: str, where: str = "true") -> None:
+        """Ordered links of one role for the rows of `source` (aliased r), in key order so the
+        (specimen, agent, role) index fills at its right edge, page by page."""
+        self.sql(
+            "INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, \"order\") "
+            f"SELECT {id_column}, a.agent_id, %s, min(n.ord) - 1 FROM {source} "
+            f"CROSS JOIN LATERAL regexp_split_to_table(r.{column}, %s) WITH ORDINALITY AS n(name, ord) "
+            f'JOIN "{self.agents}" a ON a.name = btrim(n.name) '
+            f"WHERE {where} AND r.{column} IS NOT NULL GROUP BY {id_column}, a.agent_id ORDER BY {id_column}, a.agent_id",
+            [role, AGENT_SPLIT],
+        )
 
     def _update(self) -> None:
         if not self.fetch(f'SELECT EXISTS (SELECT 1 FROM "{self.rows}" WHERE match_id IS NOT NULL)')[0][0]:
@@ -835,26 +852,22 @@ class _ImportRun:
             f"t.identification_qualifier, t.type_status, '', true FROM \"{self.rows}_renamed\" n "
             "JOIN specimens_specimen t ON t.id = n.id WHERE t.scientific_name <> '' OR t.taxon_id IS NOT NULL"
         )
-        if "recordedBy" in self.columns:
+        for column, role in self._agent_roles():
+            # Links of matched rows follow the file when the value changed or the row has none yet.
+            relinked = f"{self.rows}_relinked"
             self.sql(
-                f'CREATE UNLOGGED TABLE "{self.rows}_recollected" AS SELECT t.id, r.recorded_by FROM "{self.rows}" r '
+                f'CREATE UNLOGGED TABLE "{relinked}" AS SELECT t.id, r.{column} FROM "{self.rows}" r '
                 "JOIN specimens_specimen t ON t.id = r.match_id "
-                "WHERE NOT EXISTS (SELECT 1 FROM specimens_specimenagent l WHERE l.specimen_id = t.id AND l.role = 'collector') "
+                "WHERE NOT EXISTS (SELECT 1 FROM specimens_specimenagent l WHERE l.specimen_id = t.id AND l.role = %s) "
                 "OR t.import_batch_id = %s",
-                [self.batch.pk],
+                [role, self.batch.pk],
             )
             self.sql(
-                f"DELETE FROM specimens_specimenagent l USING \"{self.rows}_recollected\" c "
-                "WHERE l.specimen_id = c.id AND l.role = 'collector'"
+                f'DELETE FROM specimens_specimenagent l USING "{relinked}" c WHERE l.specimen_id = c.id AND l.role = %s',
+                [role],
             )
-            self.sql(
-                "INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, \"order\") "
-                f"SELECT c.id, a.agent_id, 'collector', min(n.ord) - 1 FROM \"{self.rows}_recollected\" c "
-                "CROSS JOIN LATERAL regexp_split_to_table(c.recorded_by, %s) WITH ORDINALITY AS n(name, ord) "
-                f'JOIN "{self.agents}" a ON a.name = btrim(n.name) GROUP BY c.id, a.agent_id',
-                [AGENT_SPLIT],
-            )
-            self.sql(f'DROP TABLE "{self.rows}_recollected"')
+            self._agent_links_insert(source=f'"{relinked}" r', id_column="r.id", column=column, role=role)
+            self.sql(f'DROP TABLE "{relinked}"')
         self.sql(f'DROP TABLE "{self.rows}_renamed"')
 
     def _insert(self) -> None:
@@ -895,7 +908,7 @@ class _ImportRun:
         )
 
     def _links(self) -> None:
-        """Current identifications and ordered collectors of the rows just inserted (ids drawn up front)."""
+        """Current identifications, ordered collectors and determiners of the rows just inserted (ids drawn up front)."""
         assignments = dict(self._assignments(taxon=True))
         if "scientificName" in self.columns:
             value = {name: assignments.get(name, "''") for name in (
@@ -909,18 +922,9 @@ class _ImportRun:
                 f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key '
                 f"WHERE r.match_id IS NULL AND ({value['scientific_name']} <> '' OR tx.taxon_id IS NOT NULL)"
             )
-        if "recordedBy" in self.columns:
-            self.sql(
-                "INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, \"order\") "
-                "SELECT r.new_id, a.agent_id, 'collector', min(n.ord) - 1 "
-                f'FROM "{self.rows}" r '
-                "CROSS JOIN LATERAL regexp_split_to_table(r.recorded_by, %s) WITH ORDINALITY AS n(name, ord) "
-                f'JOIN "{self.agents}" a ON a.name = btrim(n.name) '
-                "WHERE r.match_id IS NULL AND r.recorded_by IS NOT NULL GROUP BY r.new_id, a.agent_id "
-                # In key order: the (specimen, agent, role) index fills at its right edge, page by page.
-                "ORDER BY r.new_id, a.agent_id",
-                [AGENT_SPLIT],
-            )
+        for column, role in self._agent_roles():
+            self._agent_links_insert(source=f'"{self.rows}" r', id_column="r.new_id", column=column, role=role,
+                                     where="r.match_id IS NULL")
 
 
 # The SQL twin of specimens.services.catalog_number_normalise (upper, no spaces, no leading zeros).

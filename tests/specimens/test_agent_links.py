@@ -1,0 +1,76 @@
+"""Form, API and bulk edits keep the collector and determiner links in step with the name fields."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from specimens.models import Agent, Specimen, SpecimenAgent
+from specimens.services import (
+    agent_get_or_create,
+    agent_names_split,
+    specimen_bulk_update_field,
+    specimen_create,
+    specimen_update,
+)
+
+from ..factories.institutions import CollectionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def collection(institution):
+    return CollectionFactory(institution=institution, code="BOT", name="Herbarium")
+
+
+def _links(specimen, role):
+    return list(SpecimenAgent.objects.filter(specimen=specimen, role=role).order_by("order").values_list("agent__name", flat=True))
+
+
+@pytest.mark.parametrize("value, names", [
+    ("J. Hooker | C. Darwin", ["J. Hooker", "C. Darwin"]),
+    ("E. Britton; A. Gray ;", ["E. Britton", "A. Gray"]),
+    ("  ", []),
+    ("Smith, J.", ["Smith, J."]),
+])
+def test_agent_names_split_on_the_darwin_core_separators(value, names):
+    assert agent_names_split(value) == names
+
+
+def test_create_links_collectors_and_determiners_reusing_existing_agents(collection):
+    darwin = agent_get_or_create(name="C. Darwin")
+
+    specimen = specimen_create(collection=collection, data={
+        "catalog_number": "K1", "recorded_by": "J. Hooker | c. darwin", "identified_by": "C.  Darwin"})
+
+    assert _links(specimen, "collector") == ["J. Hooker", "C. Darwin"]
+    assert _links(specimen, "determiner") == ["C. Darwin"]
+    assert SpecimenAgent.objects.filter(specimen=specimen, agent=darwin).count() == 2
+    assert Agent.objects.count() == 2
+
+
+def test_update_relinks_only_the_changed_role(collection):
+    specimen = specimen_create(collection=collection, data={"catalog_number": "K2", "recorded_by": "A. Gray",
+                                                            "identified_by": "E. Britton"})
+    collector_link = SpecimenAgent.objects.get(specimen=specimen, role="collector")
+
+    specimen = specimen_update(specimen=specimen, data={"identified_by": "J. Hooker; E. Britton"}, expected_version=1)
+
+    assert _links(specimen, "determiner") == ["J. Hooker", "E. Britton"]
+    assert SpecimenAgent.objects.get(specimen=specimen, role="collector").pk == collector_link.pk
+
+    specimen_update(specimen=specimen, data={"recorded_by": ""}, expected_version=2)
+    assert _links(specimen, "collector") == []
+
+
+def test_bulk_change_of_collectors_relinks_every_record_in_a_fixed_number_of_queries(collection):
+    specimens = [specimen_create(collection=collection, data={"catalog_number": f"B{i}", "recorded_by": "A. Gray"})
+                 for i in range(12)]
+
+    with CaptureQueriesContext(connection) as queries:
+        count = specimen_bulk_update_field(specimens=Specimen.objects.filter(collection=collection), field="recorded_by",
+                                           value="J. Hooker | A. Gray")
+
+    assert count == 12
+    assert len(queries) <= 10
+    assert all(_links(s, "collector") == ["J. Hooker", "A. Gray"] for s in specimens)

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import Agent, Identification, ImportBatch, ImportRowError, Preparation, Specimen, SpecimenAgent, Taxon
+from .models import (
+    Agent, Identification, ImportBatch, ImportRowError, ImportUndoKept, Preparation, Specimen, SpecimenAgent, Taxon,
+)
 
 
 class IdentificationInline(admin.TabularInline):
@@ -81,7 +83,7 @@ class ImportRowErrorInline(admin.TabularInline):
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = ("file_name", "collection", "status", "dry_run", "inserted_count", "updated_count", "rejected_count", "created_at")
-    list_filter = ("status", "dry_run", "institution")
+    list_filter = ("status", "dry_run", "undo_status", "institution")
     list_select_related = ("collection__institution",)
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
     inlines = [ImportRowErrorInline]
@@ -92,3 +94,14 @@ class ImportRowErrorAdmin(admin.ModelAdmin):
     list_display = ("batch", "line", "column", "message")
     raw_id_fields = ("batch",)
     list_select_related = ("batch",)
+
+
+@admin.register(ImportUndoKept)
+class ImportUndoKeptAdmin(admin.ModelAdmin):
+    """Written by the undo of an import (specimens.imports.undo)."""
+
+    list_display = ("batch", "catalog_number", "kind", "reason")
+    list_filter = ("reason", "kind")
+    raw_id_fields = ("batch",)
+    list_select_related = ("batch",)
+    search_fields = ("catalog_number",)

@@ -14,17 +14,35 @@ from institutions.models import Collection, Institution
 # Row insert events are skipped while a bulk import writes (the ImportBatch records them): the
 # importer sets portal.bulk_import = 'on' for its INSERTs. A trigger WHEN clause, not
 # pgtrigger.ignore, whose per-row check opens a subtransaction (≈ 23 µs a row, most of an import).
+# Undoing an import deletes those same rows under the same switch (specimens.imports.undo): rows
+# whose insert the batch records have their removal recorded on the batch too, not row by row.
 BULK_IMPORT_SETTING = "portal.bulk_import"
+NOT_BULK_IMPORT = pgtrigger.Condition(f"current_setting('{BULK_IMPORT_SETTING}', true) IS DISTINCT FROM 'on'")
 
 
 def bulk_import_trackers() -> tuple:
     """Fresh tracker objects per model (pghistory resolves them against the model it tracks)."""
     return (
-        pghistory.InsertEvent(
-            condition=pgtrigger.Condition(f"current_setting('{BULK_IMPORT_SETTING}', true) IS DISTINCT FROM 'on'")
-        ),
+        pghistory.InsertEvent(condition=NOT_BULK_IMPORT),
         pghistory.UpdateEvent(),
-        pghistory.DeleteEvent(),
+        pghistory.DeleteEvent(condition=NOT_BULK_IMPORT),
+    )
+
+
+def before_import_tracker() -> pghistory.UpdateEvent:
+    """The row as it was, when an import first rewrites a record that has no event of its own yet.
+
+    A bulk-loaded record (inserted by an import, no insert event) that nobody has edited is still
+    version 1; the "update" event of the next import holds only its new values. This snapshot of
+    the OLD row keeps the values it replaces, so that import can be undone (and the history page
+    shows what it changed). Written once per record at most: from then on the record has events.
+    """
+    return pghistory.UpdateEvent(
+        "before_import",
+        row=pghistory.Old,
+        condition=pgtrigger.Condition(
+            "OLD.version = 1 AND NEW.import_batch_id IS NOT NULL AND NEW.import_batch_id IS DISTINCT FROM OLD.import_batch_id"
+        ),
     )
 
 
@@ -142,7 +160,7 @@ class LocalitySensitivity(models.TextChoices):
     WITHHOLD = "withhold", "Withhold locality"
 
 
-@pghistory.track(*bulk_import_trackers())
+@pghistory.track(*bulk_import_trackers(), before_import_tracker())
 class Specimen(PublicIdModel):
     """One physical specimen, one Darwin Core Occurrence row. Field names follow Darwin Core."""
 
@@ -368,6 +386,12 @@ class ImportBatch(PublicIdModel):
         REJECTED = "rejected", "File rejected"
         FAILED = "failed", "Failed"
 
+    class UndoStatus(models.TextChoices):
+        NONE = "", "Not undone"
+        QUEUED = "queued", "Being undone"
+        DONE = "done", "Undone"
+        FAILED = "failed", "Undo failed"
+
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="import_batches")
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="import_batches")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -385,6 +409,15 @@ class ImportBatch(PublicIdModel):
     file_warnings = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Undo (specimens.imports.undo): who asked, when it was applied, and what it did.
+    undo_status = models.CharField(max_length=16, choices=UndoStatus.choices, default=UndoStatus.NONE, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    undo_requested_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_deleted_count = models.PositiveIntegerField(default=0, help_text="records this import created, deleted by the undo")
+    undo_restored_count = models.PositiveIntegerField(default=0, help_text="records this import changed, put back by the undo")
+    undo_kept_count = models.PositiveIntegerField(default=0, help_text="records left as they are (see ImportUndoKept)")
+    undo_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -392,6 +425,11 @@ class ImportBatch(PublicIdModel):
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "reading", "validating", "writing", "done", "rejected", "failed"]),
                 name="import_batch_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(undo_status__in=["", "queued", "done", "failed"]), name="import_batch_undo_status_valid"),
+            models.CheckConstraint(
+                condition=Q(undo_status="done", undone_at__isnull=False) | ~Q(undo_status="done"),
+                name="import_batch_undone_at_when_done",
             ),
         ]
         indexes = [models.Index(fields=["institution", "-created_at"], name="import_batch_institution")]
@@ -418,3 +456,34 @@ class ImportRowError(models.Model):
     class Meta:
         ordering = ["batch", "line", "id"]
         indexes = [models.Index(fields=["batch", "line"], name="import_row_error_batch_line")]
+
+
+class ImportUndoKept(models.Model):
+    """A record an undo left as it was, and why (written set-based by the undo; the page and its
+    CSV list them). Keyed by uuid, not a foreign key: the record may be deleted later."""
+
+    class Reason(models.TextChoices):
+        PUBLISHED = "published", "Published since the import: a published record is never deleted (withdraw it instead)"
+        EDITED = "edited", "Edited since the import"
+        REIMPORTED = "reimported", "Changed by a later import"
+        IMAGES = "images", "Has images linked to it"
+        DIGITISATION_BATCH = "digitisation_batch", "In a digitisation batch"
+        PREPARATIONS = "preparations", "Has preparations recorded"
+        LINKED = "linked", "Other records refer to it"
+        CHANGED_AFTER = "changed_after", "Changed again after the import, so not put back"
+        NO_HISTORY = "no_history", "Its state before the import is not in the history, so not put back"
+        DELETED = "deleted", "Deleted since the import: nothing to put back"
+
+    class Kind(models.TextChoices):
+        INSERTED = "inserted", "Created by the import"
+        UPDATED = "updated", "Changed by the import"
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="undo_kept")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    specimen_uuid = models.UUIDField()
+    catalog_number = models.CharField(max_length=120)
+    reason = models.CharField(max_length=24, choices=Reason.choices)
+
+    class Meta:
+        ordering = ["batch", "catalog_number", "id"]
+        indexes = [models.Index(fields=["batch", "catalog_number"], name="import_undo_kept_batch")]

@@ -130,7 +130,9 @@ def specimen_history(*, specimen: Specimen, limit: int = 200) -> list[dict]:
         history.append({
             "id": event["pgh_id"], "at": event["pgh_created_at"], "label": event["pgh_label"],
             "version": event["version"], "user": names.get(meta.get("user"), "system" if not meta.get("user") else f"user {meta.get('user')}"),
-            "action": meta.get("action") or event["pgh_label"], "source": meta.get("source", ""),
+            # A "before_import" event is the record as it was when an import first rewrote it.
+            "action": "before_import" if event["pgh_label"] == "before_import" else meta.get("action") or event["pgh_label"],
+            "source": meta.get("source", ""),
             "changes": changes, "snapshot": {name: event[name] for name in SPECIMEN_EDITABLE_FIELDS},
         })
         previous = event

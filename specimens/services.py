@@ -444,7 +444,11 @@ def specimen_agent_links_sync(*, specimens, fields, user=None) -> None:
     if not fields or not specimens:
         return
     names_of = {(s.pk, f): agent_names_split(getattr(s, f)) for s in specimens for f in fields}
-    wanted = {agent_name_key(n): n for names in names_of.values() for n in names if agent_name_key(n)}
+    wanted: dict[str, str] = {}  # folded key → the first spelling, which a new agent takes
+    for names in names_of.values():
+        for name in names:
+            if agent_name_key(name):
+                wanted.setdefault(agent_name_key(name), name)
     agents = {}
     for agent in Agent.objects.filter(name_key__in=list(wanted)).order_by("-id"):
         agents[agent.name_key] = agent.pk  # the oldest agent of a key wins, as in agent_get_or_create

@@ -26,6 +26,12 @@ from .selectors import (
     specimen_list_for_staff,
     taxon_search,
 )
+from .imports.undo import (
+    import_batch_undo,
+    import_batch_undo_kept_write,
+    import_batch_undo_offered,
+    import_batch_undo_preview,
+)
 from .imports.upload import import_upload_accept
 from .services import (
     BULK_EDITABLE_FIELDS,
@@ -387,7 +393,15 @@ IMPORT_FINAL = {"done", "rejected", "failed"}
 def _import_batches_for(user, action="view"):
     from .models import ImportBatch
 
-    return scope_filter(ImportBatch.objects.select_related("collection__institution", "created_by"), user=user, action=action)
+    return scope_filter(ImportBatch.objects.select_related("collection__institution", "created_by", "undone_by"),
+                        user=user, action=action)
+
+
+def _import_batch_or_404(user, uuid):
+    batch = _import_batches_for(user).filter(uuid=uuid).first()
+    if batch is None:
+        raise Http404("No such import.")
+    return batch
 
 
 @login_required
@@ -417,32 +431,67 @@ def import_list_view(request):
 @login_required
 def import_detail_view(request, uuid):
     _staff_only(request.user)
-    batch = _import_batches_for(request.user).filter(uuid=uuid).first()
-    if batch is None:
-        raise Http404("No such import.")
+    batch = _import_batch_or_404(request.user, uuid)
     template = "specimens/staff/_import_progress.html" if request.headers.get("HX-Request") else "specimens/staff/import_detail.html"
     row_errors = batch.row_errors.order_by("line", "id")[:200] if batch.status in IMPORT_FINAL else []
-    return render(request, template, {"batch": batch, "final": batch.status in IMPORT_FINAL, "row_errors": row_errors})
+    undo_kept = batch.undo_kept.order_by("catalog_number", "id")[:200] if batch.undo_status == "done" else []
+    return render(request, template, {"batch": batch, "final": batch.status in IMPORT_FINAL, "row_errors": row_errors,
+                                      "undo_kept": undo_kept,
+                                      "can_undo": import_batch_undo_offered(batch=batch, user=request.user)})
 
 
 @login_required
 def import_report_view(request, uuid):
+    from .imports.services import import_batch_report_write
+
+    _staff_only(request.user)
+    batch = _import_batch_or_404(request.user, uuid)
+    name = f"import-report-{batch.collection.institution.code}-{batch.collection.code}-{batch.created_at:%Y%m%d-%H%M}.csv"
+    return _csv_download(lambda out: import_batch_report_write(batch=batch, out=out), name)
+
+
+@login_required
+def import_undo_view(request, uuid):
+    """Undo a finished import: GET shows what it will do, the POST from that page does it."""
+    _staff_only(request.user)
+    batch = _import_batch_or_404(request.user, uuid)
+    try:
+        if request.method == "POST":
+            batch = import_batch_undo(batch=batch, user=request.user)
+        else:
+            plan = import_batch_undo_preview(batch=batch, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("specimens:curate_import_detail", uuid=uuid)
+    if request.method != "POST":
+        return render(request, "specimens/staff/import_undo_confirm.html", {"batch": batch, "plan": plan})
+    if batch.undo_status == batch.UndoStatus.QUEUED:
+        messages.success(request, "The undo has started; this page shows the result when it has finished.")
+    else:
+        messages.success(request, f"Import undone: {batch.undo_deleted_count} deleted, {batch.undo_restored_count} "
+                                  f"put back, {batch.undo_kept_count} left as they were.")
+    return redirect("specimens:curate_import_detail", uuid=uuid)
+
+
+@login_required
+def import_undo_kept_view(request, uuid):
+    """The records an undo left as they were, as CSV."""
+    _staff_only(request.user)
+    batch = _import_batch_or_404(request.user, uuid)
+    name = f"import-undo-kept-{batch.collection.institution.code}-{batch.collection.code}-{batch.created_at:%Y%m%d-%H%M}.csv"
+    return _csv_download(lambda out: import_batch_undo_kept_write(batch=batch, out=out), name)
+
+
+def _csv_download(write, name: str):
+    """Write a CSV into a private spool file, then stream it (large reports never sit in memory)."""
+    import io
     import tempfile
 
     from django.http import FileResponse
 
-    from .imports.services import import_batch_report_write
-
-    _staff_only(request.user)
-    batch = _import_batches_for(request.user).filter(uuid=uuid).first()
-    if batch is None:
-        raise Http404("No such import.")
     spool = tempfile.TemporaryFile(mode="w+b")
-    import io
-
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-    import_batch_report_write(batch=batch, out=text)
+    write(text)
     text.detach()
     spool.seek(0)
-    name = f"import-report-{batch.collection.institution.code}-{batch.collection.code}-{batch.created_at:%Y%m%d-%H%M}.csv"
     return FileResponse(spool, as_attachment=True, filename=name, content_type="text/csv; charset=utf-8")

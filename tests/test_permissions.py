@@ -346,6 +346,8 @@ def test_every_specimen_url_is_in_the_matrix():
         "specimens_api:specimen_withdraw", "specimens_api:specimen_submit", "specimens:curate_withdraw",
         "specimens_api:taxon_list", "specimens_api:taxon_detail",
         "specimens:curate_imports", "specimens:curate_import_detail", "specimens:curate_import_report",
+        # tests/importer/test_undo.py
+        "specimens:curate_import_undo", "specimens:curate_import_undo_kept",
     }
     def walk(patterns, namespace=None):
         for entry in patterns:

@@ -790,11 +790,15 @@ class _ImportRun:
         roles = self._agent_roles()
         if not roles:
             return
-        union = " UNION ".join(
-            f"SELECT btrim(n) FROM \"{self.rows}\" r, regexp_split_to_table(r.{column}, %s) n WHERE r.{column} IS NOT NULL"
-            for column, _ in roles
+        union = " UNION ALL ".join(
+            f"SELECT btrim(n.name) AS name, ARRAY[r.line, {k}, n.ord] AS place FROM \"{self.rows}\" r, "
+            f"regexp_split_to_table(r.{column}, %s) WITH ORDINALITY AS n(name, ord) WHERE r.{column} IS NOT NULL"
+            for k, (column, _) in enumerate(roles)
         )
-        names = {n for (n,) in self.fetch(union, [AGENT_SPLIT] * len(roles)) if n and len(n) <= 255}
+        # In order of first appearance (line, collectors before determiners, position in the list):
+        # a new agent takes the spelling the file uses first.
+        names = [n for (n,) in self.fetch(f"SELECT name FROM ({union}) u GROUP BY name ORDER BY min(place)",
+                                          [AGENT_SPLIT] * len(roles)) if n and len(n) <= 255]
         mapping = agents_ensure(names)
         with connection.cursor() as cursor:
             with cursor.copy(f'COPY "{self.agents}" (name, agent_id) FROM STDIN') as copy:

@@ -1,4 +1,4 @@
-"""Collectors (recordedBy) and determiners (identifiedBy) become de-duplicated Agents, linked in order."""
+"""Imported records: collectors and determiners become de-duplicated, ordered Agent links; uuids are version 7."""
 
 import pytest
 
@@ -51,3 +51,20 @@ def test_a_changed_determiner_replaces_the_links_and_an_unchanged_file_keeps_the
     assert _links("D1", "determiner") == ["E. Britton", "J. Hooker"]
     assert _links("D2", "determiner") == ["A. Gray"]
     assert Specimen.objects.get(catalog_number="D1").identified_by == "E. Britton | J. Hooker"
+
+
+def test_imported_records_get_unique_time_ordered_version_7_uuids(run_import, tmp_path):
+    import time
+
+    source = tmp_path / "many.csv"
+    source.write_text("catalogNumber,scientificName\n" + "".join(f"U{i:03d},Poa annua L.\n" for i in range(50)))
+    before = int(time.time() * 1000)
+
+    run_import(source)
+
+    rows = list(Specimen.objects.order_by("id").values_list("uuid", "identifications__uuid"))
+    uuids = [u for u, _ in rows]
+    assert len(set(uuids)) == 50 and uuids == sorted(uuids)  # increasing with the row: index edges fill in order
+    assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in uuids)
+    assert abs(int.from_bytes(uuids[0].bytes[:6], "big") - before) < 60_000  # 48-bit Unix milliseconds first
+    assert len({i for _, i in rows} | set(uuids)) == 100  # identifications draw their own

@@ -698,20 +698,22 @@ class _ImportRun:
 
     # -- the write transaction
     def write(self) -> None:
-        # Foreign keys are DEFERRABLE INITIALLY DEFERRED (Django's default): a million-row INSERT would
-        # queue millions of checks for COMMIT. Checked per statement instead.
-        self.sql("SET CONSTRAINTS ALL IMMEDIATE")
-        # A crash before the WAL reaches the disk loses this import (reported as failed, run again),
-        # never consistency: the transaction commits or not as a whole.
-        self.sql("SET LOCAL synchronous_commit = off")
-        self.sql("SET LOCAL work_mem = '256MB'")
-        # JIT compiles the wide expression lists of these statements anew each time (≈ 1 s apiece at
-        # a million rows, more than it saves on row-at-a-time INSERT work).
-        self.sql("SET LOCAL jit = off")
-        self.sql("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
         context = {"user": getattr(self.batch.created_by, "pk", None), "source": "import",
                    "import_batch": str(self.batch.uuid), "action": "specimen_import"}
         with pghistory.context(**context):
+            # pghistory attaches the context to the next statement that is not a SELECT, CREATE or
+            # COPY: this first one, so taxa and agents created below carry it too.
+            # Foreign keys are DEFERRABLE INITIALLY DEFERRED (Django's default): a million-row INSERT
+            # would queue millions of checks for COMMIT. Checked per statement instead.
+            self.sql("SET CONSTRAINTS ALL IMMEDIATE")
+            # A crash before the WAL reaches the disk loses this import (reported as failed, run again),
+            # never consistency: the transaction commits or not as a whole.
+            self.sql("SET LOCAL synchronous_commit = off")
+            self.sql("SET LOCAL work_mem = '256MB'")
+            # JIT compiles the wide expression lists of these statements anew each time (≈ 1 s apiece
+            # at a million rows, more than it saves on row-at-a-time INSERT work).
+            self.sql("SET LOCAL jit = off")
+            self.sql("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
             with self.phase("taxa"):
                 self._taxa_ensure()
             with self.phase("agents"):

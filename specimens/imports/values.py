@@ -100,6 +100,7 @@ _MARKERS = {"var.", "subsp.", "ssp.", "f.", "forma", "var", "subsp", "cv.", "not
 _EPITHET = re.compile(r"^[a-zà-ÿ][a-zà-ÿ-]*$")
 HIGHER_TERMS = ("kingdom", "phylum", "class", "order", "family", "genus")
 RANK_OF_MARKER = {"var.": "variety", "var": "variety", "f.": "form", "forma": "form"}
+TAXON_RANKS = frozenset(TaxonRank.values)  # TaxonRank.values builds a new list at every call
 
 
 def name_split(scientific_name: str, authorship: str = "") -> tuple[str, str]:
@@ -136,7 +137,7 @@ def taxon_path_for(values: dict[str, str]) -> list[tuple[str, str, str]]:
         return result
     rank = (values.get("taxonRank") or "").strip().lower()
     words = leaf.split(" ")
-    if rank not in TaxonRank.values:
+    if rank not in TAXON_RANKS:
         if len(words) == 1:
             rank = "genus" if values.get("genus", "").strip() == leaf else TaxonRank.UNRANKED
         elif len(words) == 2:

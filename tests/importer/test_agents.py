@@ -68,3 +68,17 @@ def test_imported_records_get_unique_time_ordered_version_7_uuids(run_import, tm
     assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in uuids)
     assert abs(int.from_bytes(uuids[0].bytes[:6], "big") - before) < 60_000  # 48-bit Unix milliseconds first
     assert len({i for _, i in rows} | set(uuids)) == 100  # identifications draw their own
+
+
+def test_taxa_and_agents_an_import_creates_carry_its_history_context(run_import, tmp_path):
+    from django.apps import apps
+
+    source = tmp_path / "new-names.csv"
+    source.write_text("catalogNumber,scientificName,family,recordedBy\nN1,Bellis perennis L.,Asteraceae,J. Hooker\n")
+
+    batch = run_import(source)
+
+    for model in ("TaxonEvent", "AgentEvent"):
+        events = apps.get_model("specimens", model).objects.select_related("pgh_context")
+        assert events.exists()
+        assert {e.pgh_context.metadata.get("import_batch") if e.pgh_context else None for e in events} == {str(batch.uuid)}

@@ -18,6 +18,8 @@ ACTION_ROLES: dict[str, set[str]] = {
     "publish": {Role.CURATOR, Role.COLLECTION_MANAGER},
     "delete": {Role.CURATOR, Role.COLLECTION_MANAGER},
     "manage": {Role.COLLECTION_MANAGER},
+    # The taxonomic tree is shared by every institution: a curator anywhere may add names to it.
+    "import_taxa": {Role.CURATOR, Role.COLLECTION_MANAGER},
 }
 ACTIONS = tuple(ACTION_ROLES)
 

@@ -82,8 +82,8 @@ class ImportRowErrorInline(admin.TabularInline):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
-    list_display = ("file_name", "collection", "status", "dry_run", "inserted_count", "updated_count", "rejected_count", "created_at")
-    list_filter = ("status", "dry_run", "undo_status", "institution")
+    list_display = ("file_name", "kind", "collection", "status", "dry_run", "inserted_count", "updated_count", "rejected_count", "created_at")
+    list_filter = ("kind", "status", "dry_run", "undo_status", "institution")
     list_select_related = ("collection__institution",)
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
     inlines = [ImportRowErrorInline]

@@ -377,8 +377,13 @@ class Preparation(TimeStampedModel):
 
 @pghistory.track()
 class ImportBatch(PublicIdModel):
-    """One upload of a DwC-A or CSV/TSV file into a collection. Progress and results live here,
-    so a page can poll them without asking the broker."""
+    """One upload of a DwC-A or CSV/TSV file: specimen records into a collection, or a checklist
+    into the shared taxonomic tree (no collection). Progress and results live here, so a page can
+    poll them without asking the broker."""
+
+    class Kind(models.TextChoices):
+        SPECIMENS = "specimens", "Specimen records"
+        TAXA = "taxa", "Taxonomic checklist (names into the tree)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting"
@@ -395,7 +400,10 @@ class ImportBatch(PublicIdModel):
         DONE = "done", "Undone"
         FAILED = "failed", "Undo failed"
 
-    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="import_batches")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SPECIMENS)
+    # Specimen records only (import_batch_collection_for_specimens); a checklist goes into the shared tree.
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, null=True, blank=True, related_name="import_batches")
+    # Whose staff see the batch: the collection's institution, or the checklist uploader's.
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="import_batches")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     file_name = models.CharField(max_length=255)
@@ -408,6 +416,7 @@ class ImportBatch(PublicIdModel):
     updated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
+    synonym_count = models.PositiveIntegerField(default=0, help_text="checklists: synonym links set to an accepted name")
     file_errors = models.JSONField(default=list, blank=True)
     file_warnings = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -430,6 +439,11 @@ class ImportBatch(PublicIdModel):
                 name="import_batch_status_valid",
             ),
             models.CheckConstraint(condition=Q(undo_status__in=["", "queued", "done", "failed"]), name="import_batch_undo_status_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["specimens", "taxa"]), name="import_batch_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="taxa") | Q(collection__isnull=False), name="import_batch_collection_for_specimens",
+                violation_error_message="Choose the collection the specimen records belong to.",
+            ),
             models.CheckConstraint(
                 condition=Q(undo_status="done", undone_at__isnull=False) | ~Q(undo_status="done"),
                 name="import_batch_undone_at_when_done",
@@ -438,7 +452,7 @@ class ImportBatch(PublicIdModel):
         indexes = [models.Index(fields=["institution", "-created_at"], name="import_batch_institution")]
 
     def __str__(self) -> str:
-        return f"{self.file_name} → {self.collection_id} ({self.status})"
+        return f"{self.file_name} → {self.collection_id or self.kind} ({self.status})"
 
 
 class ImportRowError(models.Model):

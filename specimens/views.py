@@ -16,7 +16,7 @@ from institutions.selectors import collection_list_for, institution_scope, is_st
 
 from .api.serializers import public_coordinates
 from .filters import SpecimenFilter
-from .models import Specimen
+from .models import ImportBatch, Specimen
 from .forms import ImportUploadForm, IdentificationForm, PreparationForm, SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
 from .selectors import (
     agent_search,
@@ -32,6 +32,7 @@ from .imports.undo import (
     import_batch_undo_offered,
     import_batch_undo_preview,
 )
+from .imports.taxa import taxa_import_permitted
 from .imports.upload import import_upload_accept
 from .services import (
     BULK_EDITABLE_FIELDS,
@@ -391,9 +392,7 @@ IMPORT_FINAL = {"done", "rejected", "failed"}
 
 
 def _import_batches_for(user, action="view"):
-    from .models import ImportBatch
-
-    return scope_filter(ImportBatch.objects.select_related("collection__institution", "created_by", "undone_by"),
+    return scope_filter(ImportBatch.objects.select_related("collection__institution", "institution", "created_by", "undone_by"),
                         user=user, action=action)
 
 
@@ -408,15 +407,19 @@ def _import_batch_or_404(user, uuid):
 def import_list_view(request):
     _staff_only(request.user)
     collections = collection_list_for(user=request.user, action="create")
-    form = ImportUploadForm(request.POST or None, request.FILES or None, collections=collections)
+    # What this user may import: specimen records into their collections, checklists into the shared tree.
+    kinds = [kind for kind, allowed in ((ImportBatch.Kind.SPECIMENS, collections.exists()),
+                                        (ImportBatch.Kind.TAXA, taxa_import_permitted(user=request.user))) if allowed]
+    form = ImportUploadForm(request.POST or None, request.FILES or None, collections=collections, kinds=kinds,
+                            initial={"kind": kinds[0] if kinds else None})
     if request.method == "POST":
-        if not collections.exists():
+        if not kinds:
             raise PermissionDenied("Your role cannot import records.")
         if form.is_valid():
             try:
                 batch = import_upload_accept(
-                    collection=form.cleaned_data["collection"], upload=form.cleaned_data["file"],
-                    dry_run=form.cleaned_data["dry_run"], user=request.user,
+                    kind=form.cleaned_data["kind"], collection=form.cleaned_data["collection"],
+                    upload=form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"], user=request.user,
                 )
             except ValidationError as exc:
                 _add_errors(form, exc)
@@ -424,7 +427,7 @@ def import_list_view(request):
                 return redirect("specimens:curate_import_detail", uuid=batch.uuid)
     batches = _import_batches_for(request.user).order_by("-created_at")[:50]
     return render(request, "specimens/staff/import_list.html", {"form": form, "batches": batches,
-                                                                 "can_import": collections.exists()},
+                                                                 "can_import": bool(kinds)},
                   status=400 if form.errors else 200)
 
 
@@ -443,11 +446,12 @@ def import_detail_view(request, uuid):
 @login_required
 def import_report_view(request, uuid):
     from .imports.services import import_batch_report_write
+    from .imports.taxa import taxa_import_batch_report_write
 
     _staff_only(request.user)
     batch = _import_batch_or_404(request.user, uuid)
-    name = f"import-report-{batch.collection.institution.code}-{batch.collection.code}-{batch.created_at:%Y%m%d-%H%M}.csv"
-    return _csv_download(lambda out: import_batch_report_write(batch=batch, out=out), name)
+    write = taxa_import_batch_report_write if batch.kind == ImportBatch.Kind.TAXA else import_batch_report_write
+    return _csv_download(lambda out: write(batch=batch, out=out), f"import-report-{_import_file_stem(batch)}.csv")
 
 
 @login_required
@@ -478,8 +482,14 @@ def import_undo_kept_view(request, uuid):
     """The records an undo left as they were, as CSV."""
     _staff_only(request.user)
     batch = _import_batch_or_404(request.user, uuid)
-    name = f"import-undo-kept-{batch.collection.institution.code}-{batch.collection.code}-{batch.created_at:%Y%m%d-%H%M}.csv"
-    return _csv_download(lambda out: import_batch_undo_kept_write(batch=batch, out=out), name)
+    return _csv_download(lambda out: import_batch_undo_kept_write(batch=batch, out=out),
+                         f"import-undo-kept-{_import_file_stem(batch)}.csv")
+
+
+def _import_file_stem(batch) -> str:
+    """NHMUK-ZOO-20260512-1405 for specimen records, NHMUK-checklist-20260512-1405 for a checklist."""
+    target = batch.collection.code if batch.collection_id else "checklist"
+    return f"{batch.institution.code}-{target}-{batch.created_at:%Y%m%d-%H%M}"
 
 
 def _csv_download(write, name: str):

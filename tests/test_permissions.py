@@ -405,3 +405,28 @@ def test_only_roles_that_create_records_may_upload_an_import(client_for, institu
         assert ImportBatch.objects.filter(collection=collection, created_by=client.user).count() == 1
     else:
         assert ImportBatch.objects.count() == 0
+
+
+@pytest.mark.parametrize("role, expected", [
+    (None, 302), ("programme_manager", 403), ("digitiser", 400), ("curator", 302), ("collection_manager", 302),
+])
+def test_only_curators_and_managers_may_upload_a_checklist(client_for, institution, role, expected):
+    """The tree is shared by every institution: a digitiser's form does not offer the choice."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from specimens.models import ImportBatch
+
+    from .factories.institutions import CollectionFactory
+
+    CollectionFactory(institution=institution)
+    client = client_for(role, institution)
+    upload = SimpleUploadedFile("names.csv", b"taxonID,scientificName\nt1,Bellis perennis\n", content_type="text/csv")
+
+    response = client.post(reverse("specimens:curate_imports"), {"kind": "taxa", "file": upload})
+
+    assert response.status_code == expected
+    if role in ("curator", "collection_manager"):
+        assert ImportBatch.objects.filter(kind="taxa", collection=None, institution=institution,
+                                          created_by=client.user).count() == 1
+    else:
+        assert ImportBatch.objects.count() == 0

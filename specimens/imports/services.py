@@ -88,7 +88,7 @@ def import_batch_create(*, collection: Collection, path: str | Path, user=None, 
 def import_batch_run(*, batch_id: int) -> ImportBatch | None:
     """Run a pending batch to its end. Running it again (a redelivered task) does nothing."""
     with transaction.atomic():
-        batch = ImportBatch.objects.select_for_update().select_related("collection").filter(pk=batch_id).first()
+        batch = ImportBatch.objects.select_for_update(of=("self",)).select_related("collection").filter(pk=batch_id).first()
         if batch is None or batch.status != ImportBatch.Status.PENDING:
             return batch
         _progress(batch, status=ImportBatch.Status.READING, started_at=timezone.now())

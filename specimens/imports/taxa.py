@@ -9,6 +9,10 @@ filled in (authorship, name_id, vernacular_name), then synonyms linked with one 
 run does all of it and rolls back, so its counts are exact. A bad row is reported and skipped
 (with the rows that hang under it); a file that is not a checklist is refused.
 
+From the browser a checklist is an ImportBatch of kind "taxa" (taxa_import_batch_create, run by
+the bulk worker through import_batch_run_by_kind): the same pages, progress and row report as a
+specimen import, its counts in the batch's columns, its problems in ImportRowError.
+
 Matching follows specimens.imports.services.taxa_ensure_paths (same parent, name and
 authorship; a name given without authorship matches a node of that name under the same parent)
 with two differences. A name is never matched elsewhere in the tree, as that helper does for a
@@ -27,20 +31,24 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from specimens.models import TAXON_PATH_STEP, Taxon
+from institutions.models import Institution
+from institutions.selectors import ALL, institution_scope, memberships_for
+from specimens.models import TAXON_PATH_STEP, ImportBatch, ImportRowError, Taxon
 from specimens.services import HIGHER, taxon_path_segment
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
 
-from .services import ADVISORY_LOCK, spreadsheet_safe
+from .services import ADVISORY_LOCK, import_batch_run, spreadsheet_safe
 from .values import HIGHER_TERMS, name_split, taxon_path_for
 
 logger = logging.getLogger(__name__)
@@ -49,11 +57,12 @@ logger = logging.getLogger(__name__)
 
 NOT_TAXON_CORE = (
     "The core of this archive is {row_type}, not taxa: it describes {what}. A checklist import needs a "
-    f"Taxon core ({ROW_TYPE_TAXON}); import specimen records with import_specimens."
+    f"Taxon core ({ROW_TYPE_TAXON}). To import specimen records, upload the file again and choose "
+    f'"{ImportBatch.Kind.SPECIMENS.label}" (or use import_specimens).'
 )
 NOT_A_CHECKLIST = (
     "This file has {columns} columns: it holds specimen or occurrence records, not a checklist. "
-    "Import it with import_specimens."
+    f'Upload it again and choose "{ImportBatch.Kind.SPECIMENS.label}" (or use import_specimens).'
 )
 NO_NAME_COLUMNS = (
     "The file has no taxon name columns: a checklist needs scientificName, or genus and specificEpithet, "
@@ -128,6 +137,7 @@ class TaxaImportResult:
     updated: int = 0  # matched nodes whose blank authorship, name_id or vernacular_name was filled in
     synonyms: int = 0  # synonym links set or changed
     dry_run: bool = False
+    failed: bool = False  # stopped by an unexpected error (not a refused file)
     seconds: float = 0.0
     problems: list[TaxaImportProblem] = field(default_factory=list)
     file_errors: list[str] = field(default_factory=list)
@@ -145,17 +155,23 @@ class TaxaImportResult:
 # --- entry points -----------------------------------------------------------------------------
 
 
-def taxa_import(*, path: str | Path, user=None, dry_run: bool = False) -> TaxaImportResult:
-    """Import the checklist at `path` (DwC-A zip or folder, or CSV/TSV). Never raises for a bad file."""
+def taxa_import(*, path: str | Path, user=None, dry_run: bool = False,
+                progress: Callable[[str, int], None] | None = None) -> TaxaImportResult:
+    """Import the checklist at `path` (DwC-A zip or folder, or CSV/TSV). Never raises for a bad file.
+
+    `progress(phase, rows)` is called as the work moves on: "validating" once the rows are read,
+    then "writing" (the ImportBatch.Status values of those steps).
+    """
     started = time.perf_counter()
     result = TaxaImportResult(dry_run=dry_run)
     run = _TaxaRun(result)
     try:
-        run.execute(path=Path(path), user=user, dry_run=dry_run)
+        run.execute(path=Path(path), user=user, dry_run=dry_run, progress=progress)
     except ArchiveError as exc:
         result.file_errors.append(str(exc))
     except Exception as exc:  # never a traceback for the curator; the log keeps it
         logger.exception("taxa import of %s failed", path)
+        result.failed = True
         result.file_errors.append(f"The import stopped unexpectedly: {exc}")
     finally:
         run.close()
@@ -179,6 +195,148 @@ def taxa_import_report_write(*, result: TaxaImportResult, out: io.TextIOBase) ->
         writer.writerow([p.line or "", spreadsheet_safe(p.field), spreadsheet_safe(p.value),
                          spreadsheet_safe(p.message), outcome[p.severity]])
     return len(problems)
+
+
+# --- in the browser: an ImportBatch of kind "taxa" --------------------------------------------
+
+TAXA_IMPORT_NOT_ALLOWED = (
+    "Only a curator or collection manager may import a checklist: its names go into the taxonomic tree "
+    "that every institution shares."
+)
+TAXA_IMPORT_NO_INSTITUTION = (
+    "A checklist import is listed under its uploader's institution, and you belong to none: add a "
+    "membership for yourself first."
+)
+CHOOSE_CHECKLIST = (
+    "This file is a taxonomic checklist, not specimen records. To add its names to the taxonomic tree, "
+    f'upload it again and choose "{ImportBatch.Kind.TAXA.label}".'
+)
+# Columns only a checklist has: a CSV/TSV with one of them and no occurrence column is a checklist.
+CHECKLIST_ONLY = ("taxonID", "parentNameUsageID", "acceptedNameUsageID", "taxonomicStatus")
+
+
+def taxa_import_permitted(*, user) -> bool:
+    """Curators and collection managers of any institution, and administrators (not digitisers)."""
+    return bool(institution_scope(user=user, action="import_taxa"))
+
+
+def taxa_import_batch_create(*, path: str | Path, user, dry_run: bool = False) -> ImportBatch:
+    """Record a checklist import, listed under the uploader's institution (the first by code).
+
+    Raises PermissionDenied for a user who may not add names to the shared tree.
+    """
+    scope = institution_scope(user=user, action="import_taxa")
+    if not scope:
+        raise PermissionDenied(TAXA_IMPORT_NOT_ALLOWED)
+    if scope == ALL:  # an administrator: any institution of their own
+        scope = {institution for institution, _ in memberships_for(user=user) if institution is not None}
+    institution_id = Institution.objects.filter(pk__in=scope).order_by("code").values_list("pk", flat=True).first()
+    if institution_id is None:
+        raise ValidationError({"kind": TAXA_IMPORT_NO_INSTITUTION})
+    path = Path(path)
+    batch = ImportBatch(
+        kind=ImportBatch.Kind.TAXA, collection=None, institution_id=institution_id, created_by=user,
+        file_name=path.name[:255], source_path=str(path), dry_run=dry_run,
+    )
+    batch.full_clean()
+    batch.save()
+    return batch
+
+
+def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
+    """Run a pending checklist batch to its end; running it again (a redelivered task) does nothing."""
+    with transaction.atomic():
+        batch = (ImportBatch.objects.select_for_update(of=("self",)).select_related("created_by")
+                 .filter(pk=batch_id, kind=ImportBatch.Kind.TAXA).first())
+        if batch is None or batch.status != ImportBatch.Status.PENDING:
+            return batch
+        _batch_set(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
+
+    def progress(phase: str, rows: int) -> None:
+        _batch_set(batch, status=phase, rows_total=rows)
+
+    result = taxa_import(path=batch.source_path, user=batch.created_by, dry_run=batch.dry_run, progress=progress)
+    if result.failed:
+        status = ImportBatch.Status.FAILED
+    elif result.file_rejected:
+        status = ImportBatch.Status.REJECTED
+    else:
+        status = ImportBatch.Status.DONE
+    try:
+        with transaction.atomic():
+            ImportRowError.objects.filter(batch=batch).delete()
+            ImportRowError.objects.bulk_create(
+                (ImportRowError(batch=batch, severity=p.severity, line=p.line or 0, column=p.field[:120], value=p.value,
+                                message=p.message) for p in result.problems),
+                batch_size=5000,
+            )
+            _batch_set(
+                batch, status=status, finished_at=timezone.now(), rows_total=result.rows,
+                rows_done=result.rows if status == ImportBatch.Status.DONE else 0,
+                inserted_count=result.created, unchanged_count=result.matched, updated_count=result.updated,
+                synonym_count=result.synonyms, rejected_count=result.rejected,
+                file_errors=result.file_errors, file_warnings=result.warnings,
+            )
+    except Exception as exc:  # the page must stop polling: say so on the batch; the log keeps the traceback
+        logger.exception("recording checklist batch %s failed", batch.pk)
+        _batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(),
+                   file_errors=[f"The import stopped unexpectedly: {exc}"])
+    return batch
+
+
+def taxa_import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
+    """A checklist batch's report, in the columns of the specimen importer's (a warned row was imported)."""
+    writer = csv.writer(out)
+    writer.writerow(["line", "field", "value", "problem", "outcome"])
+    for message in batch.file_errors:
+        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "file rejected"])
+    for message in batch.file_warnings:
+        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "warning"])
+    rows = ImportRowError.objects.filter(batch=batch).order_by("line", "id").values_list(
+        "line", "column", "value", "message", "severity"
+    )
+    outcome = {"error": "row not imported", "warning": "row imported"}
+    count = 0
+    for line, column, value, message, severity in rows.iterator(chunk_size=5000):
+        writer.writerow([line or "", spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message),
+                         outcome[severity]])
+        count += 1
+    return count
+
+
+def import_batch_run_by_kind(*, batch_id: int) -> ImportBatch | None:
+    """The bulk worker's door: a checklist batch, or specimen records (import_batch_run). A checklist
+    refused as specimen records is told which choice imports it."""
+    kind = ImportBatch.objects.filter(pk=batch_id).values_list("kind", flat=True).first()
+    if kind == ImportBatch.Kind.TAXA:
+        return taxa_import_batch_run(batch_id=batch_id)
+    batch = import_batch_run(batch_id=batch_id)
+    if (batch is not None and batch.status == ImportBatch.Status.REJECTED and CHOOSE_CHECKLIST not in batch.file_errors
+            and _holds_checklist(batch.source_path)):
+        _batch_set(batch, file_errors=[*batch.file_errors, CHOOSE_CHECKLIST])
+    return batch
+
+
+def _holds_checklist(path: str) -> bool:
+    """A Taxon core, or an undeclared CSV/TSV with checklist columns and no occurrence column."""
+    try:
+        archive = dwc_open(path)
+    except (ArchiveError, OSError):
+        return False
+    try:
+        core = archive.core
+        if core.declared:
+            return _is_taxon_core(core.row_type)
+        terms = {spec.canonical for spec in core.fields if spec.canonical}
+        return not terms.intersection(OCCURRENCE_ONLY) and bool(terms.intersection(CHECKLIST_ONLY))
+    finally:
+        archive.close()
+
+
+def _batch_set(batch: ImportBatch, **values) -> None:
+    for key, value in values.items():
+        setattr(batch, key, value)
+    ImportBatch.objects.filter(pk=batch.pk).update(**values, updated_at=timezone.now())
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -270,11 +428,14 @@ class _TaxaRun:
                 self.rejected.add(index)
         self.result.problems.append(TaxaImportProblem(line, term, value, message, severity))
 
-    def execute(self, *, path: Path, user, dry_run: bool) -> None:
+    def execute(self, *, path: Path, user, dry_run: bool, progress=None) -> None:
+        progress = progress or (lambda phase, rows: None)
         self.open(path)
         self.read()
+        progress(ImportBatch.Status.VALIDATING, self.result.rows)
         self.link()
         self.place()
+        progress(ImportBatch.Status.WRITING, self.result.rows)
         with transaction.atomic():
             _TreeWrite(self, user=user, file_name=path.name).write()
             if dry_run:

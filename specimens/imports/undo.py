@@ -38,6 +38,10 @@ from .services import ADVISORY_LOCK, spreadsheet_safe
 logger = logging.getLogger(__name__)
 
 UNDO_NOT_ALLOWED = "Only a curator or collection manager of {institution} can undo its imports."
+UNDO_CHECKLIST = (
+    "A checklist import cannot be undone: its names joined the taxonomic tree that every institution shares, "
+    "and records may already use them. Correct or remove names in the tree itself."
+)
 UNDO_DRY_RUN = "A dry run changed nothing, so there is nothing to undo."
 UNDO_NOT_FINISHED = "Only a finished import can be undone; this one is {status}."
 UNDO_ALREADY_DONE = "This import was already undone on {when} by {who}."
@@ -96,6 +100,8 @@ def import_batch_undo_permitted(*, batch: ImportBatch, user) -> bool:
 
 def import_batch_undo_check(*, batch: ImportBatch, user) -> None:
     """Raise PermissionDenied or ValidationError (a plain sentence) if `user` may not undo `batch` now."""
+    if batch.kind == ImportBatch.Kind.TAXA:
+        raise ValidationError(UNDO_CHECKLIST)
     if not import_batch_undo_permitted(batch=batch, user=user):
         raise PermissionDenied(UNDO_NOT_ALLOWED.format(institution=batch.institution.code))
     if batch.dry_run:
@@ -163,6 +169,8 @@ def import_batch_undo_run(*, batch_id: int) -> ImportBatch | None:
             with transaction.atomic():
                 if user is None or not import_batch_undo_permitted(batch=batch, user=user):
                     raise PermissionDenied(UNDO_NOT_ALLOWED.format(institution=batch.institution.code))
+                if batch.kind == ImportBatch.Kind.TAXA:
+                    raise ValidationError(UNDO_CHECKLIST)
                 _Undo(batch).apply(user=user)
         except (PermissionDenied, ValidationError) as exc:
             _set(batch, undo_status=ImportBatch.UndoStatus.FAILED,

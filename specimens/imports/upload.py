@@ -15,6 +15,7 @@ from institutions.models import Collection
 
 from ..models import ImportBatch
 from .services import import_batch_create, import_batch_enqueue
+from .taxa import taxa_import_batch_create
 
 UPLOAD_TOO_LARGE = "The file is {size} MB; the limit for one upload is {limit} MB. Split it, or import it on the command line."
 UPLOAD_EMPTY = "The file is empty."
@@ -31,8 +32,13 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base)[:120] or "upload"
 
 
-def import_upload_accept(*, collection: Collection, upload, dry_run: bool, user) -> ImportBatch:
-    """Store the upload under a server-chosen name and queue its import; nothing is parsed here."""
+def import_upload_accept(*, collection: Collection | None, upload, dry_run: bool, user,
+                         kind: str = ImportBatch.Kind.SPECIMENS) -> ImportBatch:
+    """Store the upload under a server-chosen name and queue its import; nothing is parsed here.
+
+    `kind` says what the file holds: specimen records into `collection`, or a checklist into the
+    shared taxonomic tree (no collection; PermissionDenied unless the user may import one).
+    """
     limit = settings.IMPORT_MAX_UPLOAD_MB
     if upload.size == 0:
         raise ValidationError({"file": UPLOAD_EMPTY})
@@ -49,7 +55,10 @@ def import_upload_accept(*, collection: Collection, upload, dry_run: bool, user)
             for chunk in upload.chunks():
                 out.write(chunk)
         with transaction.atomic():
-            batch = import_batch_create(collection=collection, path=target, user=user, dry_run=dry_run)
+            if kind == ImportBatch.Kind.TAXA:
+                batch = taxa_import_batch_create(path=target, user=user, dry_run=dry_run)
+            else:
+                batch = import_batch_create(collection=collection, path=target, user=user, dry_run=dry_run)
             import_batch_enqueue(batch=batch)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # no stray file when the batch was not recorded

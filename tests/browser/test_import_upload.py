@@ -52,3 +52,34 @@ def test_an_import_with_bad_rows_shows_its_report(live_server, page, celery_work
     batch = ImportBatch.objects.get()
     assert batch.status == "done"
     assert not (tmp_path / "herbarium sheets.tsv").read_text() == ""  # the user's own file is untouched
+
+
+def test_a_curator_imports_a_checklist_into_the_tree(live_server, page, celery_worker_process, screenshots_dir):
+    from specimens.models import Taxon
+    from tests.paths import DWCA
+
+    institution = InstitutionFactory(code="E", name="Royal Botanic Garden Edinburgh")
+    CollectionFactory(institution=institution, code="HERB", name="Herbarium")
+    MembershipFactory(user=UserFactory(username="curator"), institution=institution, role=Role.CURATOR)
+
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill("curator")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + "/curate/imports/")
+    assert page.get_by_label("Collection").is_visible()
+    page.get_by_label("Taxonomic checklist (names into the tree)").check()
+    assert not page.get_by_label("Collection").is_visible()  # a checklist goes into the shared tree
+    page.get_by_label("Darwin Core Archive or CSV/TSV").set_input_files(str(DWCA / "gbif-dwca-io/checklist_980.zip"))
+    page.screenshot(path=f"{screenshots_dir}/import-checklist-form.png", full_page=True)
+    page.get_by_role("button", name="Upload and import").click()
+
+    page.locator(".count-synonyms").wait_for(timeout=60_000)
+    assert page.locator(".count-inserted").inner_text() == str(Taxon.objects.count())
+    assert page.locator(".count-rejected").inner_text() == "36"
+    assert page.get_by_role("link", name="Undo this import").count() == 0
+    page.screenshot(path=f"{screenshots_dir}/import-checklist-done.png", full_page=True)
+
+    page.goto(live_server.url + "/curate/imports/")
+    assert page.locator("td.import-kind-taxa").inner_text() == "Checklist"
+    page.screenshot(path=f"{screenshots_dir}/import-list.png", full_page=True)

@@ -47,7 +47,15 @@ NOT_OCCURRENCE_CORE = (
 )
 NO_CATALOG_NUMBER = "The file has no catalogNumber column; every specimen needs a catalogue number."
 NO_ROWS = "The file has no data rows."
-ADVISORY_LOCK = 7_240_001  # serialises the write phase's shared taxa and agents between imports
+ADVISORY_LOCK = 7_240_001  # serialises the creation of shared taxa and agents between imports
+COLLECTION_LOCK = 7_240_002  # with the collection id: one write (import or undo) per collection at a time
+
+
+def collection_write_lock(collection_id: int) -> None:
+    """Transaction-scoped: imports into different collections write at the same time; into the
+    same collection, or an undo of one, one after the other."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [COLLECTION_LOCK, int(collection_id) % 2**31])
 AGENT_SPLIT = r"\s*[|;]\s*"
 # Name lists linked to Agents (de-duplicated on the folded name), in the order written.
 AGENT_ROLES = (("recordedBy", "recorded_by", "collector"), ("identifiedBy", "identified_by", "determiner"))
@@ -242,6 +250,8 @@ class _ImportRun:
         _progress(self.batch, status=ImportBatch.Status.WRITING, file_warnings=self.warnings)
         with self.phase("analyze targets"):
             self.analyze_targets()
+        with self.phase("taxa+agents"), transaction.atomic():
+            self.shared_rows_ensure()
         with self.phase("write+commit"), transaction.atomic():
             with self.phase("write"):
                 self.write()
@@ -697,12 +707,30 @@ class _ImportRun:
         return result
 
     # -- the write transaction
-    def write(self) -> None:
-        context = {"user": getattr(self.batch.created_by, "pk", None), "source": "import",
-                   "import_batch": str(self.batch.uuid), "action": "specimen_import"}
-        with pghistory.context(**context):
+    def _history_context(self) -> dict:
+        return {"user": getattr(self.batch.created_by, "pk", None), "source": "import",
+                "import_batch": str(self.batch.uuid), "action": "specimen_import"}
+
+    def shared_rows_ensure(self) -> None:
+        """Taxa and agents the rows name, found or created in a short transaction of their own.
+
+        They are shared by every collection, so their creation is serialised between imports (a
+        name two imports both lack is created once); committing them here keeps that lock brief
+        and lets the long write below run beside other collections' imports. Should the write
+        fail, the names stay: real names, as a later import would create them.
+        """
+        with pghistory.context(**self._history_context()):
             # pghistory attaches the context to the next statement that is not a SELECT, CREATE or
-            # COPY: this first one, so taxa and agents created below carry it too.
+            # COPY: this first one, so the taxa and agents created below carry it.
+            self.sql("SET CONSTRAINTS ALL IMMEDIATE")
+            self.sql("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+            with self.phase("taxa"):
+                self._taxa_ensure()
+            with self.phase("agents"):
+                self._agents_ensure()
+
+    def write(self) -> None:
+        with pghistory.context(**self._history_context()):
             # Foreign keys are DEFERRABLE INITIALLY DEFERRED (Django's default): a million-row INSERT
             # would queue millions of checks for COMMIT. Checked per statement instead.
             self.sql("SET CONSTRAINTS ALL IMMEDIATE")
@@ -713,11 +741,7 @@ class _ImportRun:
             # JIT compiles the wide expression lists of these statements anew each time (≈ 1 s apiece
             # at a million rows, more than it saves on row-at-a-time INSERT work).
             self.sql("SET LOCAL jit = off")
-            self.sql("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
-            with self.phase("taxa"):
-                self._taxa_ensure()
-            with self.phase("agents"):
-                self._agents_ensure()
+            collection_write_lock(self.collection.pk)
             with self.phase("update"):
                 self._update()
             # Row insert events skipped (the batch records the insert): see specimens.models.BULK_IMPORT_SETTING.

@@ -33,7 +33,7 @@ from django.utils.formats import date_format
 from institutions.selectors import ALL, institution_scope
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportUndoKept, Specimen
 
-from .services import ADVISORY_LOCK, spreadsheet_safe
+from .services import collection_write_lock, spreadsheet_safe
 
 logger = logging.getLogger(__name__)
 
@@ -323,8 +323,8 @@ class _Undo:
     # -- apply
     def apply(self, *, user) -> ImportUndoPlan:
         batch = self.batch
-        # Imports write taxa, agents and their rows under this lock: the plan stays true while we act.
-        self.sql("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+        # Imports write a collection's rows under this lock: the plan stays true while we act.
+        collection_write_lock(batch.collection_id)
         self.sql("SET CONSTRAINTS ALL IMMEDIATE")  # checked per statement, not queued for COMMIT
         plan = self.plan()
         context = {"user": getattr(user, "pk", None), "source": "import", "action": "import_undo",

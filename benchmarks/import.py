@@ -10,6 +10,10 @@ guards, encoding scan, COPY into the staging table, set-based checks, taxa and a
 into specimens_specimen with all its indexes and constraints, identifications and collector
 links, all committed. "baseline" is psycopg COPY of the same bytes into an unindexed table of
 text columns. Last line: RESULT name=import ours=<s> baseline=<s> ratio=<ours/baseline>.
+
+--parallel N deals the same rows into N files imported at the same time into N collections
+(imports into different collections write concurrently): "ours" is the wall time until all are
+committed, against the same single COPY of all rows.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,6 +73,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the imported rows (default: delete them after)")
     parser.add_argument("--steps", action="store_true", help="print the importer's timing of every SQL step")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="split the rows over N files imported at the same time into N collections")
     args = parser.parse_args()
     if args.steps:
         import logging
@@ -113,24 +120,47 @@ def main() -> None:
         print(f"[bench] baseline COPY: {copied:,} rows in {baseline:.2f} s", flush=True)
 
         institution = institution_upsert(code="BENCH", name="Benchmark Museum of Natural History", city="London")
-        collection = collection_upsert(institution=institution, code=f"IMP{int(time.time())}", name="Import benchmark",
-                                       discipline="Botany")
+        stamp = int(time.time())
+        parts = [path]
+        if args.parallel > 1:  # the same rows, dealt round-robin into N files with the same header
+            parts = [Path(folder) / f"part{n}.txt" for n in range(args.parallel)]
+            outs = [open(p, "w", encoding="utf-8") for p in parts]
+            with open(path, encoding="utf-8") as source:
+                header = source.readline()
+                for out in outs:
+                    out.write(header)
+                for i, line in enumerate(source):
+                    outs[i % args.parallel].write(line)
+            for out in outs:
+                out.close()
+        collections = [collection_upsert(institution=institution, code=f"IMP{stamp}{n}", name=f"Import benchmark {n}",
+                                         discipline="Botany") for n in range(len(parts))]
+        batches = [import_batch_create(collection=c, path=p) for c, p in zip(collections, parts)]
+
+        def run(batch_id):
+            try:
+                return import_batch_run(batch_id=batch_id)
+            finally:
+                connection.close()  # each thread has its own connection
+
         started = time.perf_counter()
-        batch = import_batch_create(collection=collection, path=path)
-        batch = import_batch_run(batch_id=batch.pk)
+        with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+            done = list(pool.map(run, [b.pk for b in batches]))
         ours = time.perf_counter() - started
-        print(f"[bench] ours: status={batch.status} inserted={batch.inserted_count:,} rejected={batch.rejected_count:,} "
-              f"in {ours:.2f} s ({batch.inserted_count / ours:,.0f} rows/s) {batch.file_errors}", flush=True)
-        if batch.inserted_count != args.rows:
+        inserted = sum(b.inserted_count for b in done)
+        print(f"[bench] ours: {len(done)} import(s) status={sorted({b.status for b in done})} inserted={inserted:,} "
+              f"in {ours:.2f} s ({inserted / ours:,.0f} rows/s) {[b.file_errors for b in done if b.file_errors]}", flush=True)
+        if inserted != args.rows:
             sys.exit("the import did not insert every row; the figure would be meaningless")
 
     if not args.keep:
         with connection.cursor() as cursor:  # plain SQL: the benchmark rows need no history
+            ids = [c.pk for c in collections]
             cursor.execute("SET session_replication_role = replica")
             for table in ("specimens_specimenagent", "specimens_identification"):
                 cursor.execute(f"DELETE FROM {table} WHERE specimen_id IN "
-                               "(SELECT id FROM specimens_specimen WHERE collection_id = %s)", [collection.pk])
-            cursor.execute("DELETE FROM specimens_specimen WHERE collection_id = %s", [collection.pk])
+                               "(SELECT id FROM specimens_specimen WHERE collection_id = ANY(%s))", [ids])
+            cursor.execute("DELETE FROM specimens_specimen WHERE collection_id = ANY(%s)", [ids])
             cursor.execute("SET session_replication_role = DEFAULT")
     print(_common.result_line("import", ours, baseline))
 

@@ -446,12 +446,11 @@ def import_detail_view(request, uuid):
 @login_required
 def import_report_view(request, uuid):
     from .imports.services import import_batch_report_write
-    from .imports.taxa import taxa_import_batch_report_write
 
     _staff_only(request.user)
     batch = _import_batch_or_404(request.user, uuid)
-    write = taxa_import_batch_report_write if batch.kind == ImportBatch.Kind.TAXA else import_batch_report_write
-    return _csv_download(lambda out: write(batch=batch, out=out), f"import-report-{_import_file_stem(batch)}.csv")
+    return _csv_download(lambda out: import_batch_report_write(batch=batch, out=out),
+                         f"import-report-{_import_file_stem(batch)}.csv")
 
 
 @login_required

@@ -147,9 +147,11 @@ def import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
     rows = ImportRowError.objects.filter(batch=batch).order_by("line", "id").values_list(
         "line", "column", "value", "message", "severity"
     )
-    outcome = {"error": "row not imported", "warning": "value left out"}
+    # A specimen row's warning drops one value; a checklist row's warning keeps the whole row.
+    warned = "row imported" if batch.kind == ImportBatch.Kind.TAXA else "value left out"
+    outcome = {"error": "row not imported", "warning": warned}
     for line, column, value, message, severity in rows.iterator(chunk_size=5000):
-        writer.writerow([line, spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message), outcome[severity]])
+        writer.writerow([line or "", spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message), outcome[severity]])
         count += 1
     return count
 

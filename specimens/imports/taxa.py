@@ -284,26 +284,6 @@ def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
     return batch
 
 
-def taxa_import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
-    """A checklist batch's report, in the columns of the specimen importer's (a warned row was imported)."""
-    writer = csv.writer(out)
-    writer.writerow(["line", "field", "value", "problem", "outcome"])
-    for message in batch.file_errors:
-        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "file rejected"])
-    for message in batch.file_warnings:
-        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "warning"])
-    rows = ImportRowError.objects.filter(batch=batch).order_by("line", "id").values_list(
-        "line", "column", "value", "message", "severity"
-    )
-    outcome = {"error": "row not imported", "warning": "row imported"}
-    count = 0
-    for line, column, value, message, severity in rows.iterator(chunk_size=5000):
-        writer.writerow([line or "", spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message),
-                         outcome[severity]])
-        count += 1
-    return count
-
-
 def import_batch_run_by_kind(*, batch_id: int) -> ImportBatch | None:
     """The bulk worker's door: a checklist batch, or specimen records (import_batch_run). A checklist
     refused as specimen records is told which choice imports it."""

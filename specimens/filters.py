@@ -1,8 +1,8 @@
 import django_filters
 from django.core.validators import RegexValidator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
-from .models import BasisOfRecord, Specimen, Taxon
+from .models import Agent, BasisOfRecord, Specimen, SpecimenAgent, Taxon
 
 
 COLLECTION_CODE_FORM = "Use INSTITUTION:COLLECTION, e.g. NHMUK:BOT."
@@ -22,6 +22,10 @@ class SpecimenFilter(django_filters.FilterSet):
     scientific_name = django_filters.CharFilter(field_name="scientific_name", lookup_expr="istartswith")
     taxon = django_filters.UUIDFilter(method="filter_taxon", help_text="a taxon's uuid: the taxon and all its descendants")
     country_code = django_filters.CharFilter(method="filter_country_code")
+    agent = django_filters.CharFilter(
+        method="filter_agent", help_text="collector or determiner: a name (case, dots and spacing ignored) or an agent's uuid")
+    agent_role = django_filters.ChoiceFilter(choices=SpecimenAgent.Role.choices, method="filter_agent_role",
+                                             help_text="with agent: only as collector, or only as determiner")
     year_min = django_filters.NumberFilter(field_name="year", lookup_expr="gte")
     year_max = django_filters.NumberFilter(field_name="year", lookup_expr="lte")
     has_coordinates = django_filters.BooleanFilter(field_name="decimal_latitude", lookup_expr="isnull", exclude=True)
@@ -51,6 +55,25 @@ class SpecimenFilter(django_filters.FilterSet):
 
     def filter_country_code(self, queryset, name, value):
         return queryset.filter(country_code=value.upper())
+
+    def filter_agent(self, queryset, name, value):
+        """Through the collector/determiner links (indexed by agent), not the free-text name fields."""
+        import uuid
+
+        from .services import agent_name_key
+
+        try:
+            agents = Agent.objects.filter(uuid=uuid.UUID(value.strip()))
+        except ValueError:
+            agents = Agent.objects.filter(name_key=agent_name_key(value))
+        links = SpecimenAgent.objects.filter(specimen=OuterRef("pk"), agent__in=agents)
+        role = self.form.cleaned_data.get("agent_role")
+        if role:
+            links = links.filter(role=role)
+        return queryset.filter(Exists(links))
+
+    def filter_agent_role(self, queryset, name, value):
+        return queryset  # read by filter_agent
 
 
 class TaxonFilter(django_filters.FilterSet):

@@ -296,7 +296,8 @@ def taxon_autocomplete(request):
 @login_required
 def agent_autocomplete(request):
     _staff_only(request.user)
-    prefix = (request.GET.get("recorded_by") or request.GET.get("identified_by") or request.GET.get("q") or "").split("|")[-1]
+    prefix = (request.GET.get("recorded_by") or request.GET.get("identified_by") or request.GET.get("agent")
+              or request.GET.get("q") or "").split("|")[-1]
     names = agent_search(prefix=prefix) if len(prefix.strip()) >= 2 else []
     return render(request, "specimens/staff/_options.html", {"options": names})
 

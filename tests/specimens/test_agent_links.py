@@ -1,4 +1,7 @@
-"""Form, API and bulk edits keep the collector and determiner links in step with the name fields."""
+"""Form, API and bulk edits keep the collector and determiner links in step with the name fields;
+the work list and the API find records through them."""
+
+import re
 
 import pytest
 from django.db import connection
@@ -74,3 +77,35 @@ def test_bulk_change_of_collectors_relinks_every_record_in_a_fixed_number_of_que
     assert count == 12
     assert len(queries) <= 10
     assert all(_links(s, "collector") == ["J. Hooker", "A. Gray"] for s in specimens)
+
+
+@pytest.fixture
+def linked(collection):
+    """Three records: Hooker collected K1 and determined K2; Gray collected K2 and K3."""
+    return {
+        "K1": specimen_create(collection=collection, data={"catalog_number": "K1", "recorded_by": "J. Hooker"}),
+        "K2": specimen_create(collection=collection, data={"catalog_number": "K2", "recorded_by": "A. Gray",
+                                                           "identified_by": "J. Hooker"}),
+        "K3": specimen_create(collection=collection, data={"catalog_number": "K3", "recorded_by": "A. Gray | E. Britton"}),
+    }
+
+
+def _listed(response):
+    return sorted(re.findall(r">(K\d)</a>", response.content.decode()))
+
+
+def test_work_list_finds_records_by_collector_or_determiner_name(curator_client, linked):
+    assert _listed(curator_client.get("/curate/", {"agent": "j hooker"})) == ["K1", "K2"]
+    assert _listed(curator_client.get("/curate/", {"agent": "J. Hooker", "agent_role": "determiner"})) == ["K2"]
+    assert _listed(curator_client.get("/curate/", {"agent": "a. gray", "agent_role": "collector"})) == ["K2", "K3"]
+    assert _listed(curator_client.get("/curate/", {"agent": "Nobody"})) == []
+
+
+def test_api_filters_by_agent_uuid_without_repeating_a_record(curator_client, linked):
+    hooker = Agent.objects.get(name_key="j hooker")
+    SpecimenAgent.objects.create(specimen=linked["K2"], agent=hooker, role="collector")  # both roles on K2
+
+    response = curator_client.get("/api/v1/specimens/", {"agent": str(hooker.uuid)})
+
+    assert response.status_code == 200
+    assert sorted(r["catalog_number"] for r in response.json()["results"]) == ["K1", "K2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 import pghistory
@@ -434,6 +435,38 @@ def agent_names_split(value: str) -> list[str]:
     return [name for name in AGENT_NAME_SPLIT.split((value or "").strip()) if name and len(name) <= 255]
 
 
+def agents_ensure(names: Iterable[str]) -> dict[str, int]:
+    """Written name → Agent id, matched on the folded name key (the oldest agent of a key wins, as
+    in agent_get_or_create); a missing key becomes a new agent spelt as the first name given for it.
+
+    Two statements for any number of names: one lookup, one INSERT of the new agents (an INSERT,
+    not COPY, so the caller's history context reaches their insert events).
+    """
+    by_key: dict[str, list[str]] = {}
+    for name in names:
+        key = agent_name_key(name)
+        if key:
+            by_key.setdefault(key, []).append(name)
+    found: dict[str, int] = {}
+    if by_key:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT ON (name_key) name_key, id FROM specimens_agent WHERE name_key = ANY(%s) ORDER BY name_key, id",
+                [list(by_key)],
+            )
+            found.update(cursor.fetchall())
+            missing = [key for key in by_key if key not in found]
+            if missing:
+                cursor.execute(
+                    "INSERT INTO specimens_agent (uuid, created_at, updated_at, name, name_key, agent_type) "
+                    "SELECT gen_random_uuid(), now(), now(), m.name, m.name_key, %s "
+                    "FROM unnest(%s::text[], %s::text[]) AS m(name, name_key) RETURNING name_key, id",
+                    [Agent.AgentType.PERSON.value, [" ".join(by_key[key][0].split()) for key in missing], missing],
+                )
+                found.update(cursor.fetchall())
+    return {name: found[key] for key, names_ in by_key.items() for name in names_}
+
+
 def specimen_agent_links_sync(*, specimens, fields, user=None) -> None:
     """The collector/determiner links of `specimens` rebuilt from their name fields in `fields`.
 
@@ -444,19 +477,8 @@ def specimen_agent_links_sync(*, specimens, fields, user=None) -> None:
     if not fields or not specimens:
         return
     names_of = {(s.pk, f): agent_names_split(getattr(s, f)) for s in specimens for f in fields}
-    wanted: dict[str, str] = {}  # folded key → the first spelling, which a new agent takes
-    for names in names_of.values():
-        for name in names:
-            if agent_name_key(name):
-                wanted.setdefault(agent_name_key(name), name)
-    agents = {}
-    for agent in Agent.objects.filter(name_key__in=list(wanted)).order_by("-id"):
-        agents[agent.name_key] = agent.pk  # the oldest agent of a key wins, as in agent_get_or_create
-    missing = [Agent(name=" ".join(wanted[key].split()), name_key=key) for key in wanted if key not in agents]
-    if missing:
-        with pghistory.context(user=getattr(user, "pk", None), action="agent_create"):
-            for agent in Agent.objects.bulk_create(missing):
-                agents[agent.name_key] = agent.pk
+    with pghistory.context(user=getattr(user, "pk", None), action="agent_create"):
+        agents = agents_ensure(name for names in names_of.values() for name in names)
     ids = [s.pk for s in specimens]
     links = []
     for field in fields:
@@ -464,7 +486,7 @@ def specimen_agent_links_sync(*, specimens, fields, user=None) -> None:
         for specimen in specimens:
             seen = set()
             for name in names_of[(specimen.pk, field)]:
-                agent_id = agents.get(agent_name_key(name))
+                agent_id = agents.get(name)
                 if agent_id and agent_id not in seen:
                     seen.add(agent_id)
                     links.append(SpecimenAgent(specimen_id=specimen.pk, agent_id=agent_id, role=AGENT_LINK_ROLES[field],

@@ -17,7 +17,6 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from psycopg import sql as psql
 from institutions.models import Collection
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen
 from specimens.services import HIGHER as HIGHER_COLUMNS
-from specimens.services import agent_name_key, taxon_path_segment
+from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure, taxon_path_segment
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import row_type_is_occurrence
@@ -56,9 +55,10 @@ def collection_write_lock(collection_id: int) -> None:
     same collection, or an undo of one, one after the other."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [COLLECTION_LOCK, int(collection_id) % 2**31])
-AGENT_SPLIT = r"\s*[|;]\s*"
-# Name lists linked to Agents (de-duplicated on the folded name), in the order written.
-AGENT_ROLES = (("recordedBy", "recorded_by", "collector"), ("identifiedBy", "identified_by", "determiner"))
+AGENT_SPLIT = AGENT_NAME_SPLIT.pattern  # the same separators in SQL (the pattern means the same there)
+# (term, column, role) of the name lists linked to Agents, collectors first, as the services link them.
+AGENT_ROLES = tuple((term, column, AGENT_LINK_ROLES[column].value) for term, column in TERM_FIELDS.items()
+                    if column in AGENT_LINK_ROLES)
 
 
 def uuid7_sql(counter: str) -> str:
@@ -1080,36 +1080,6 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
     for path in todo:
         result[tuple(path)] = node_of[tuple(path)][0]
     return result
-
-
-def agents_ensure(names: Iterable[str]) -> dict[str, int]:
-    """Written name → Agent id, matching on the folded name key; one COPY for the new agents."""
-    by_key: dict[str, list[str]] = {}
-    for name in names:
-        key = agent_name_key(name)
-        if key:
-            by_key.setdefault(key, []).append(name)
-    found = {}
-    if by_key:
-        for key, agent_id in _fetch(
-            "SELECT DISTINCT ON (name_key) name_key, id FROM specimens_agent WHERE name_key = ANY(%s) ORDER BY name_key, id",
-            [list(by_key)],
-        ):
-            found[key] = agent_id
-    missing = [key for key in by_key if key not in found]
-    if missing:
-        ids = [i for (i,) in _fetch(
-            "SELECT nextval(pg_get_serial_sequence('specimens_agent', 'id')) FROM generate_series(1, %s)", [len(missing)]
-        )]
-        now = timezone.now()
-        with connection.cursor() as cursor:
-            with cursor.copy(
-                "COPY specimens_agent (id, uuid, created_at, updated_at, name, name_key, agent_type) FROM STDIN"
-            ) as copy:
-                for agent_id, key in zip(ids, missing):
-                    copy.write_row((agent_id, uuid.uuid4(), now, now, " ".join(by_key[key][0].split()), key, "person"))
-                    found[key] = agent_id
-    return {name: found[key] for key, names_ in by_key.items() for name in names_}
 
 
 def _fetch(statement: str, params=None) -> list[tuple]:

@@ -99,18 +99,18 @@ def import_batch_run(*, batch_id: int) -> ImportBatch | None:
         batch = ImportBatch.objects.select_for_update(of=("self",)).select_related("collection").filter(pk=batch_id).first()
         if batch is None or batch.status != ImportBatch.Status.PENDING:
             return batch
-        _progress(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
+        import_batch_set(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
     run = _ImportRun(batch)
     try:
         run.execute()
     except ArchiveError as exc:
         run.discard()
-        _progress(batch, status=ImportBatch.Status.REJECTED, file_errors=[str(exc)], file_warnings=run.warnings,
+        import_batch_set(batch, status=ImportBatch.Status.REJECTED, file_errors=[str(exc)], file_warnings=run.warnings,
                   finished_at=timezone.now())
     except Exception as exc:  # never a traceback for the curator; the log keeps it
         logger.exception("import batch %s failed", batch.pk)
         run.discard()
-        _progress(batch, status=ImportBatch.Status.FAILED, file_errors=[f"The import stopped unexpectedly: {exc}"],
+        import_batch_set(batch, status=ImportBatch.Status.FAILED, file_errors=[f"The import stopped unexpectedly: {exc}"],
                   file_warnings=run.warnings, finished_at=timezone.now())
     finally:
         run.cleanup()
@@ -118,7 +118,9 @@ def import_batch_run(*, batch_id: int) -> ImportBatch | None:
     return batch
 
 
-def _progress(batch: ImportBatch, **values) -> None:
+def import_batch_set(batch: ImportBatch, **values) -> None:
+    """Progress, counts and outcomes of an import (or of its undo) onto the row and the object: one
+    UPDATE of just these columns, which a page polling the batch sees at once."""
     for key, value in values.items():
         setattr(batch, key, value)
     ImportBatch.objects.filter(pk=batch.pk).update(**values, updated_at=timezone.now())
@@ -237,7 +239,7 @@ class _ImportRun:
             self.open()
         with self.phase("load"):
             self.load()
-        _progress(self.batch, status=ImportBatch.Status.VALIDATING, file_warnings=self.warnings)
+        import_batch_set(self.batch, status=ImportBatch.Status.VALIDATING, file_warnings=self.warnings)
         with self.phase("prepare"):
             self.prepare()
         with self.phase("validate"):
@@ -246,10 +248,10 @@ class _ImportRun:
             counts = self.count()
         if self.batch.dry_run:
             self.write_extension_errors()
-            _progress(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
+            import_batch_set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
                       file_warnings=self.warnings, **counts)
             return
-        _progress(self.batch, status=ImportBatch.Status.WRITING, file_warnings=self.warnings)
+        import_batch_set(self.batch, status=ImportBatch.Status.WRITING, file_warnings=self.warnings)
         with self.phase("analyze targets"):
             self.analyze_targets()
         with self.phase("taxa+agents"), transaction.atomic():
@@ -259,7 +261,7 @@ class _ImportRun:
                 self.write()
                 self.write_extension_errors()
                 counts = self.count(after_write=True)
-                _progress(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
+                import_batch_set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
                           rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
 
     def analyze_targets(self) -> None:
@@ -322,7 +324,7 @@ class _ImportRun:
         total = self.fetch(f'SELECT count(*) FROM "{self.stage}"')[0][0] + len({e[0] for e in self.python_errors})
         if total == 0:
             raise ArchiveError(NO_ROWS)
-        _progress(self.batch, rows_total=total)
+        import_batch_set(self.batch, rows_total=total)
 
     def _fast_path_possible(self, first_width: int) -> bool:
         core, fmt = self.archive.core, self.archive.core_format
@@ -997,7 +999,7 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
     leaves = {path[-1][1] for path in paths}
     found_leaf: dict[tuple[str, str], list[int]] = {}
     if leaves:
-        for taxon_id, name, authorship in _fetch(
+        for taxon_id, name, authorship in sql_fetch(
             "SELECT id, name, authorship FROM specimens_taxon WHERE name = ANY(%s) AND accepted_id IS NULL", [list(leaves)]
         ):
             found_leaf.setdefault((name, authorship), []).append(taxon_id)
@@ -1021,14 +1023,14 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
         existing = {}
         roots = [p for p in wanted if depth == 0]
         if roots:
-            rows = _fetch(
+            rows = sql_fetch(
                 "SELECT id, name, authorship, path, depth, kingdom, phylum, class_name, \"order\", family, genus "
                 "FROM specimens_taxon WHERE parent_id IS NULL AND name = ANY(%s)", [list({p[-1][1] for p in roots})]
             )
             for row in rows:
                 existing.setdefault((None, row[1], row[2]), row)
         else:
-            rows = _fetch(
+            rows = sql_fetch(
                 "SELECT t.id, t.name, t.authorship, t.path, t.depth, t.kingdom, t.phylum, t.class_name, t.\"order\", "
                 "t.family, t.genus, t.parent_id FROM specimens_taxon t WHERE t.parent_id = ANY(%s)",
                 [list({pid for pid in parent_ids.values()})],
@@ -1051,7 +1053,7 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
             groups.setdefault((parent_ids[prefix], prefix[-1][1], prefix[-1][2]), []).append(prefix)
         missing = [members[0] for members in groups.values()]
         if missing:
-            ids = [i for (i,) in _fetch(
+            ids = [i for (i,) in sql_fetch(
                 "SELECT nextval(pg_get_serial_sequence('specimens_taxon', 'id')) FROM generate_series(1, %s)", [len(missing)]
             )]
             now = timezone.now()
@@ -1082,10 +1084,17 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
     return result
 
 
-def _fetch(statement: str, params=None) -> list[tuple]:
+def sql_fetch(statement: str, params=None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall()
+
+
+def sql_execute(statement: str, params=None) -> int:
+    """The statement's row count."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
 
 
 def today() -> dt.date:

@@ -48,7 +48,7 @@ from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
 
-from .services import ADVISORY_LOCK, import_batch_run, spreadsheet_safe
+from .services import ADVISORY_LOCK, import_batch_run, import_batch_set, spreadsheet_safe, sql_execute, sql_fetch
 from .values import HIGHER_TERMS, name_split, taxon_path_for
 
 logger = logging.getLogger(__name__)
@@ -250,10 +250,10 @@ def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
                  .filter(pk=batch_id, kind=ImportBatch.Kind.TAXA).first())
         if batch is None or batch.status != ImportBatch.Status.PENDING:
             return batch
-        _batch_set(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
+        import_batch_set(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
 
     def progress(phase: str, rows: int) -> None:
-        _batch_set(batch, status=phase, rows_total=rows)
+        import_batch_set(batch, status=phase, rows_total=rows)
 
     result = taxa_import(path=batch.source_path, user=batch.created_by, dry_run=batch.dry_run, progress=progress)
     if result.failed:
@@ -270,7 +270,7 @@ def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
                                 message=p.message) for p in result.problems),
                 batch_size=5000,
             )
-            _batch_set(
+            import_batch_set(
                 batch, status=status, finished_at=timezone.now(), rows_total=result.rows,
                 rows_done=result.rows if status == ImportBatch.Status.DONE else 0,
                 inserted_count=result.created, unchanged_count=result.matched, updated_count=result.updated,
@@ -279,7 +279,7 @@ def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
             )
     except Exception as exc:  # the page must stop polling: say so on the batch; the log keeps the traceback
         logger.exception("recording checklist batch %s failed", batch.pk)
-        _batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(),
+        import_batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(),
                    file_errors=[f"The import stopped unexpectedly: {exc}"])
     return batch
 
@@ -293,7 +293,7 @@ def import_batch_run_by_kind(*, batch_id: int) -> ImportBatch | None:
     batch = import_batch_run(batch_id=batch_id)
     if (batch is not None and batch.status == ImportBatch.Status.REJECTED and CHOOSE_CHECKLIST not in batch.file_errors
             and _holds_checklist(batch.source_path)):
-        _batch_set(batch, file_errors=[*batch.file_errors, CHOOSE_CHECKLIST])
+        import_batch_set(batch, file_errors=[*batch.file_errors, CHOOSE_CHECKLIST])
     return batch
 
 
@@ -311,12 +311,6 @@ def _holds_checklist(path: str) -> bool:
         return not terms.intersection(OCCURRENCE_ONLY) and bool(terms.intersection(CHECKLIST_ONLY))
     finally:
         archive.close()
-
-
-def _batch_set(batch: ImportBatch, **values) -> None:
-    for key, value in values.items():
-        setattr(batch, key, value)
-    ImportBatch.objects.filter(pk=batch.pk).update(**values, updated_at=timezone.now())
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -641,17 +635,8 @@ class _TreeWrite:
         self.file_name = file_name
         self.table = f"taxa_import_{secrets.token_hex(6)}"
 
-    @staticmethod
-    def fetch(statement: str, params=None) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall()
-
-    @staticmethod
-    def execute(statement: str, params=None) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.rowcount
+    fetch = staticmethod(sql_fetch)
+    execute = staticmethod(sql_execute)
 
     def write(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])  # taxa are shared with specimen imports

@@ -25,7 +25,7 @@ from functools import partial
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models.fields.related import ForeignObjectRel
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -33,7 +33,7 @@ from django.utils.formats import date_format
 from institutions.selectors import ALL, institution_scope
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportUndoKept, Specimen
 
-from .services import collection_write_lock, spreadsheet_safe
+from .services import collection_write_lock, import_batch_set, spreadsheet_safe, sql_execute, sql_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def import_batch_undo(*, batch: ImportBatch, user) -> ImportBatch:
             if batch.inserted_count + batch.updated_count <= UNDO_INLINE_MAX_ROWS:
                 _Undo(batch).apply(user=user)
             else:
-                _set(batch, undo_status=ImportBatch.UndoStatus.QUEUED, undone_by=user,
+                import_batch_set(batch, undo_status=ImportBatch.UndoStatus.QUEUED, undone_by=user,
                      undo_requested_at=timezone.now(), undo_error="")
                 transaction.on_commit(partial(import_batch_undo_task.delay, batch.pk))
     except DatabaseError as exc:  # e.g. a restored catalogue number taken since: all rolled back
@@ -173,11 +173,11 @@ def import_batch_undo_run(*, batch_id: int) -> ImportBatch | None:
                     raise ValidationError(UNDO_CHECKLIST)
                 _Undo(batch).apply(user=user)
         except (PermissionDenied, ValidationError) as exc:
-            _set(batch, undo_status=ImportBatch.UndoStatus.FAILED,
+            import_batch_set(batch, undo_status=ImportBatch.UndoStatus.FAILED,
                  undo_error=" ".join(getattr(exc, "messages", None) or [str(exc)]))
         except Exception as exc:  # recorded for the curator, who may try again; the log keeps the traceback
             logger.exception("undo of import batch %s failed", batch.pk)
-            _set(batch, undo_status=ImportBatch.UndoStatus.FAILED, undo_error=UNDO_FAILED.format(error=exc))
+            import_batch_set(batch, undo_status=ImportBatch.UndoStatus.FAILED, undo_error=UNDO_FAILED.format(error=exc))
     return batch
 
 
@@ -202,12 +202,6 @@ def import_batch_undo_kept_write(*, batch: ImportBatch, out: io.TextIOBase) -> i
 def _locked(batch_id: int) -> ImportBatch | None:
     return (ImportBatch.objects.select_for_update(of=("self",)).select_related("institution", "undone_by")
             .filter(pk=batch_id).first())
-
-
-def _set(batch: ImportBatch, **values) -> None:
-    for name, value in values.items():
-        setattr(batch, name, value)
-    batch.save(update_fields=[*values, "updated_at"])
 
 
 def _relation_checks() -> list[tuple[str, str]]:
@@ -245,15 +239,8 @@ class _Undo:
         self.updated = f"import_undo_updated_{batch.pk}"
         self.contexts: list[str] = []
 
-    def sql(self, statement: str, params=None) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.rowcount
-
-    def fetch(self, statement: str, params=None) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall()
+    sql = staticmethod(sql_execute)
+    fetch = staticmethod(sql_fetch)
 
     # -- plan
     def plan(self) -> ImportUndoPlan:
@@ -340,7 +327,7 @@ class _Undo:
                 [batch.pk, batch.pk],
             )
             # The one record of the deletion: this update of the batch, audited with the context above.
-            _set(batch, undo_status=ImportBatch.UndoStatus.DONE, undone_by=user, undone_at=timezone.now(),
+            import_batch_set(batch, undo_status=ImportBatch.UndoStatus.DONE, undone_by=user, undone_at=timezone.now(),
                  undo_requested_at=batch.undo_requested_at or timezone.now(), undo_error="",
                  undo_deleted_count=plan.delete, undo_restored_count=plan.restore, undo_kept_count=plan.kept_total)
         self.sql(f'DROP TABLE IF EXISTS "{self.inserted}", "{self.updated}"')

@@ -61,6 +61,13 @@ AGENT_ROLES = tuple((term, column, AGENT_LINK_ROLES[column].value) for term, col
                     if column in AGENT_LINK_ROLES)
 
 
+# The current identification of a record the import inserts or renames; the SELECTs follow this order.
+IDENTIFICATION_INSERT = (
+    "INSERT INTO specimens_identification (uuid, created_at, updated_at, specimen_id, taxon_id, verbatim_identification, "
+    "identified_by, date_identified, identification_qualifier, type_status, remarks, is_current)"
+)
+
+
 def uuid7_sql(counter: str) -> str:
     """SQL for time-ordered UUIDs (RFC 9562 version 7, "fixed bit-length dedicated counter").
 
@@ -137,25 +144,34 @@ def spreadsheet_safe(value) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
-    """The curator's report: file errors and warnings, then one line per row problem."""
+def import_report_write(*, out: io.TextIOBase, file_errors, warnings, rows, warned: str) -> int:
+    """The curator's report: file errors and warnings, then one line per row problem.
+
+    `rows` yields (line, column, value, message, severity); `warned` is what a warning did to its
+    row. Returns the number of row lines written.
+    """
     writer = csv.writer(out)
     writer.writerow(["line", "field", "value", "problem", "outcome"])
-    count = 0
-    for message in batch.file_errors:
+    for message in file_errors:
         writer.writerow(["", "(file)", "", spreadsheet_safe(message), "file rejected"])
-    for message in batch.file_warnings:
+    for message in warnings:
         writer.writerow(["", "(file)", "", spreadsheet_safe(message), "warning"])
+    outcome = {"error": "row not imported", "warning": warned}
+    count = 0
+    for line, column, value, message, severity in rows:
+        writer.writerow([line or "", spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message), outcome[severity]])
+        count += 1
+    return count
+
+
+def import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
     rows = ImportRowError.objects.filter(batch=batch).order_by("line", "id").values_list(
         "line", "column", "value", "message", "severity"
     )
     # A specimen row's warning drops one value; a checklist row's warning keeps the whole row.
     warned = "row imported" if batch.kind == ImportBatch.Kind.TAXA else "value left out"
-    outcome = {"error": "row not imported", "warning": warned}
-    for line, column, value, message, severity in rows.iterator(chunk_size=5000):
-        writer.writerow([line or "", spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message), outcome[severity]])
-        count += 1
-    return count
+    return import_report_write(out=out, file_errors=batch.file_errors, warnings=batch.file_warnings,
+                               rows=rows.iterator(chunk_size=5000), warned=warned)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -880,9 +896,7 @@ class _ImportRun:
             "WHERE i.specimen_id = n.id AND i.is_current"
         )
         self.sql(
-            "INSERT INTO specimens_identification (uuid, created_at, updated_at, specimen_id, taxon_id, verbatim_identification, "
-            "identified_by, date_identified, identification_qualifier, type_status, remarks, is_current) "
-            f"SELECT {uuid7_sql('t.id')}, now(), now(), t.id, t.taxon_id, t.scientific_name, t.identified_by, t.date_identified, "
+            f"{IDENTIFICATION_INSERT} SELECT {uuid7_sql('t.id')}, now(), now(), t.id, t.taxon_id, t.scientific_name, t.identified_by, t.date_identified, "
             f"t.identification_qualifier, t.type_status, '', true FROM \"{self.rows}_renamed\" n "
             "JOIN specimens_specimen t ON t.id = n.id WHERE t.scientific_name <> '' OR t.taxon_id IS NOT NULL"
         )
@@ -948,9 +962,7 @@ class _ImportRun:
             value = {name: assignments.get(name, "''") for name in (
                 "scientific_name", "identified_by", "date_identified", "identification_qualifier", "type_status")}
             self.sql(
-                "INSERT INTO specimens_identification (uuid, created_at, updated_at, specimen_id, taxon_id, "
-                "verbatim_identification, identified_by, date_identified, identification_qualifier, type_status, remarks, is_current) "
-                f"SELECT {uuid7_sql('r.new_id')}, now(), now(), r.new_id, tx.taxon_id, {value['scientific_name']}, "
+                f"{IDENTIFICATION_INSERT} SELECT {uuid7_sql('r.new_id')}, now(), now(), r.new_id, tx.taxon_id, {value['scientific_name']}, "
                 f"{value['identified_by']}, {value['date_identified']}, {value['identification_qualifier']}, "
                 f"{value['type_status']}, '', true "
                 f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key '

@@ -25,7 +25,6 @@ specimen imports has none on its higher ranks, and a checklist would otherwise d
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import secrets
@@ -48,7 +47,9 @@ from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
 
-from .services import ADVISORY_LOCK, import_batch_run, import_batch_set, spreadsheet_safe, sql_execute, sql_fetch
+from .services import (
+    ADVISORY_LOCK, import_batch_run, import_batch_set, import_report_write, sql_execute, sql_fetch,
+)
 from .values import HIGHER_TERMS, name_split, taxon_path_for
 
 logger = logging.getLogger(__name__)
@@ -183,18 +184,9 @@ def taxa_import(*, path: str | Path, user=None, dry_run: bool = False,
 
 def taxa_import_report_write(*, result: TaxaImportResult, out: io.TextIOBase) -> int:
     """The report, in the specimen importer's columns: file errors and warnings, then row problems."""
-    writer = csv.writer(out)
-    writer.writerow(["line", "field", "value", "problem", "outcome"])
-    for message in result.file_errors:
-        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "file rejected"])
-    for message in result.warnings:
-        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "warning"])
-    outcome = {"error": "row not imported", "warning": "row imported"}
     problems = sorted(result.problems, key=lambda p: (p.line or 0, p.severity != "error"))
-    for p in problems:
-        writer.writerow([p.line or "", spreadsheet_safe(p.field), spreadsheet_safe(p.value),
-                         spreadsheet_safe(p.message), outcome[p.severity]])
-    return len(problems)
+    return import_report_write(out=out, file_errors=result.file_errors, warnings=result.warnings, warned="row imported",
+                               rows=((p.line, p.field, p.value, p.message, p.severity) for p in problems))
 
 
 # --- in the browser: an ImportBatch of kind "taxa" --------------------------------------------

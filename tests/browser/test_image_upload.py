@@ -27,7 +27,9 @@ def test_digitiser_uploads_a_folder_and_watches_it_through_the_stages(live_serve
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Imaging").click()
     page.get_by_label("Batch name").fill("Tray 14")
-    page.get_by_role("button", name="New batch").click()
+    # The uploader is a deferred script: files picked before the batch page has loaded are never sent.
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="New batch").click()
     page.locator("#pick-files").set_input_files([str(p) for p in sorted(folder.iterdir())])
 
     # The rows table refreshes itself (htmx) as the worker moves each file through the stages.

@@ -61,12 +61,12 @@ def build(nodes: int) -> None:
         cursor.execute("ALTER TABLE specimens_taxon DISABLE TRIGGER USER")  # bulk load: no audit rows
         with cursor.connection.cursor().copy(
             "COPY specimens_taxon (id, parent_id, path, depth, name, rank, uuid, created_at, updated_at, authorship, "
-            "name_id, vernacular_name, is_sensitive, kingdom, phylum, class_name, \"order\", family, genus) FROM STDIN"
+            "name_id, vernacular_name, kingdom, phylum, class_name, \"order\", family, genus) FROM STDIN"
         ) as copy:
             import uuid as uuidlib
 
             for row in rows:
-                copy.write_row((*row, uuidlib.uuid4(), "now", "now", "", "", "", False, "Benchmarkia", "", "", "", "", ""))
+                copy.write_row((*row, uuidlib.uuid4(), "now", "now", "", "", "", "Benchmarkia", "", "", "", "", ""))
         cursor.execute("ALTER TABLE specimens_taxon ENABLE TRIGGER USER")
         cursor.execute("SELECT setval(pg_get_serial_sequence('specimens_taxon', 'id'), %s)", [next_id])
         cursor.execute("ANALYZE specimens_taxon")
@@ -112,9 +112,9 @@ def main() -> None:
         counter["n"] += 1
         conn.execute(
             "INSERT INTO specimens_taxon (id, parent_id, path, depth, name, rank, uuid, created_at, updated_at, authorship, "
-            "name_id, vernacular_name, is_sensitive, kingdom, phylum, class_name, \"order\", family, genus) "
+            "name_id, vernacular_name, kingdom, phylum, class_name, \"order\", family, genus) "
             "SELECT n, %s, %s || lpad(to_hex(n), 7, '0'), %s, %s, 'species', gen_random_uuid(), now(), now(), '', '', '', "
-            "false, '', '', '', '', '', '' FROM nextval(pg_get_serial_sequence('specimens_taxon', 'id')) AS n",
+            "'', '', '', '', '', '' FROM nextval(pg_get_serial_sequence('specimens_taxon', 'id')) AS n",
             [genus.pk, genus.path, genus.depth + 1, f"Crudum{counter['n']} benchmarkense"])
 
     def sql_move():

@@ -46,6 +46,17 @@ def before_import_tracker() -> pghistory.UpdateEvent:
     )
 
 
+class LocalitySensitivity(models.TextChoices):
+    NONE = "none", "Not sensitive"
+    KM10 = "10km", "Generalise to 10 km"
+    KM100 = "100km", "Generalise to 100 km"
+    WITHHOLD = "withhold", "Withhold locality"
+
+
+# Levels from least to most strict; SQL compares them by position in this array.
+SENSITIVITY_ORDER = ("none", "10km", "100km", "withhold")
+SENSITIVITY_ORDER_SQL = "ARRAY[" + ", ".join(f"'{level}'" for level in SENSITIVITY_ORDER) + "]"
+
 TAXON_PATH_STEP = 7  # base-36 characters per tree level: 36**7 ≈ 78 billion ids
 
 
@@ -87,7 +98,20 @@ class Taxon(PublicIdModel):
         help_text="set when this name is a synonym",
     )
     vernacular_name = models.CharField(max_length=255, blank=True)
-    is_sensitive = models.BooleanField(default=False, help_text="hide exact localities of this taxon")
+    # Sensitive localities (specimens.public): the taxon's own level, and the stricter of its own and
+    # every ancestor's, which its records take. The second is kept by a BEFORE INSERT trigger (so
+    # set-based COPYs get it too) and by taxon_sensitivity_set / taxon_move for whole subtrees.
+    locality_sensitivity = models.CharField(
+        max_length=16, choices=LocalitySensitivity.choices, default=LocalitySensitivity.NONE,
+        db_default=LocalitySensitivity.NONE, help_text="generalise the localities of this taxon and its descendants",
+    )
+    effective_sensitivity = models.CharField(
+        max_length=16, choices=LocalitySensitivity.choices, default=LocalitySensitivity.NONE,
+        db_default=LocalitySensitivity.NONE, editable=False,
+    )
+    # A name a specimen write brought in (form, API or import) stays out of the public tree until a
+    # record using it is published or a curator accepts it (taxon_accept).
+    is_provisional = models.BooleanField(default=False, db_default=False)
     kingdom = models.CharField(max_length=120, blank=True)
     phylum = models.CharField(max_length=120, blank=True)
     class_name = models.CharField("class", max_length=120, blank=True)
@@ -102,6 +126,23 @@ class Taxon(PublicIdModel):
                 fields=["parent", "name", "authorship"], name="taxon_unique_name_under_parent", nulls_distinct=False
             ),
             models.CheckConstraint(condition=Q(rank__in=TaxonRank.values), name="taxon_rank_valid"),
+        ]
+        triggers = [
+            # A new or re-hung node takes the stricter of its own level and its parent's effective
+            # one: every insert path (form, import COPY, checklist) gets it without knowing.
+            pgtrigger.Trigger(
+                name="taxon_effective_sensitivity",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("locality_sensitivity", "parent_id"),
+                func=f"""
+                    NEW.effective_sensitivity := COALESCE((
+                        SELECT CASE WHEN array_position({SENSITIVITY_ORDER_SQL}, p.effective_sensitivity::text)
+                                       > array_position({SENSITIVITY_ORDER_SQL}, NEW.locality_sensitivity::text)
+                                    THEN p.effective_sensitivity ELSE NEW.locality_sensitivity END
+                        FROM specimens_taxon p WHERE p.id = NEW.parent_id), NEW.locality_sensitivity);
+                    RETURN NEW;
+                """,
+            ),
         ]
         indexes = [
             models.Index(OpClass("path", name="text_pattern_ops"), name="taxon_path_prefix"),
@@ -151,13 +192,6 @@ class BasisOfRecord(models.TextChoices):
     HUMAN_OBSERVATION = "HumanObservation", "Human observation"
     MACHINE_OBSERVATION = "MachineObservation", "Machine observation"
     OCCURRENCE = "Occurrence", "Occurrence"
-
-
-class LocalitySensitivity(models.TextChoices):
-    NONE = "none", "Not sensitive"
-    KM10 = "10km", "Generalise to 10 km"
-    KM100 = "100km", "Generalise to 100 km"
-    WITHHOLD = "withhold", "Withhold locality"
 
 
 @pghistory.track(*bulk_import_trackers(), before_import_tracker())

@@ -1072,7 +1072,7 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
             with connection.cursor() as cursor:
                 with cursor.copy(
                     'COPY specimens_taxon (id, uuid, created_at, updated_at, parent_id, path, depth, name, authorship, rank, '
-                    'name_id, vernacular_name, is_sensitive, kingdom, phylum, class_name, "order", family, genus) FROM STDIN'
+                    'name_id, vernacular_name, kingdom, phylum, class_name, "order", family, genus) FROM STDIN'
                 ) as copy:
                     for taxon_id, prefix in zip(ids, missing):
                         rank, name, authorship = prefix[-1]
@@ -1086,7 +1086,7 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
                         path_text = parent_path + taxon_path_segment(taxon_id)
                         copy.write_row((
                             taxon_id, uuid.uuid4(), now, now, parent_id, path_text, parent_depth + 1, name, authorship,
-                            rank, "", "", False, *(higher[c] for c in HIGHER_COLUMNS.values()),
+                            rank, "", "", *(higher[c] for c in HIGHER_COLUMNS.values()),
                         ))
                         for member in groups[(parent_id, name, authorship)]:
                             node_of[member] = (taxon_id, path_text, parent_depth + 1, higher)

@@ -756,7 +756,7 @@ class _TreeWrite:
         with connection.cursor() as cursor:
             with cursor.copy(
                 "COPY specimens_taxon (id, uuid, created_at, updated_at, parent_id, path, depth, name, authorship, rank, "
-                'name_id, vernacular_name, is_sensitive, kingdom, phylum, class_name, "order", family, genus, accepted_id) '
+                'name_id, vernacular_name, kingdom, phylum, class_name, "order", family, genus, accepted_id) '
                 "FROM STDIN"
             ) as copy:
                 for taxon_id, nodes in zip(new_ids, groups):
@@ -773,7 +773,7 @@ class _TreeWrite:
                     name_id, vernacular = extra.get(first) or next((extra[n] for n in nodes if n in extra), ("", ""))
                     accepted_id = self._accepted_at_creation(taxon_id, nodes)
                     copy.write_row((taxon_id, uuid.uuid4(), now, now, parent_id, path_text, depth, name, authorship, rank,
-                                    name_id, vernacular, False, *higher, accepted_id))
+                                    name_id, vernacular, *higher, accepted_id))
                     for node in nodes:
                         self.node_path[node] = path_text
                         self.node_higher[node] = higher

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from institutions.selectors import ALL, institution_list_for, institution_scope
+from specimens.public import specimen_for_viewer
 from specimens.selectors import specimen_get_for, specimen_list_for_staff
 from specimens.services import catalog_number_normalise
 
@@ -139,7 +140,7 @@ def specimen_manifest(request, uuid):
         raise Http404("This specimen has no images.")
     manifest = iiif.specimen_manifest(
         manifest_id=request.build_absolute_uri(),
-        specimen=specimen, institution=specimen.collection.institution,
+        specimen=specimen_for_viewer(user=request.user, specimen=specimen), institution=specimen.collection.institution,
         canvases=_canvases(request, assets), homepage=specimen.occurrence_id,
     )
     response = HttpResponse(json.dumps(manifest, indent=1), content_type=iiif.MANIFEST_MEDIA_TYPE)

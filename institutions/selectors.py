@@ -13,6 +13,9 @@ ALL = "all"  # scope marker: every institution
 # everywhere; superusers may do everything everywhere.
 ACTION_ROLES: dict[str, set[str]] = {
     "view": {Role.DIGITISER, Role.CURATOR, Role.COLLECTION_MANAGER},
+    # Exact sensitive localities (specimens.public): the owning institution's staff only. Unlike
+    # "view", a programme manager's read-everything scope does not extend to them.
+    "view_exact": {Role.DIGITISER, Role.CURATOR, Role.COLLECTION_MANAGER},
     "create": {Role.DIGITISER, Role.CURATOR, Role.COLLECTION_MANAGER},
     "edit": {Role.DIGITISER, Role.CURATOR, Role.COLLECTION_MANAGER},
     "publish": {Role.CURATOR, Role.COLLECTION_MANAGER},

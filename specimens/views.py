@@ -14,8 +14,8 @@ from collections_portal.common.errors import ConflictError
 from collections_portal.common.http import safe_next
 from institutions.selectors import collection_list_for, institution_scope, is_staff_member, scope_filter
 
-from .api.serializers import public_coordinates
 from .filters import SpecimenFilter
+from .public import history_for_viewer, specimen_for_viewer, specimen_public_copy
 from .models import ImportBatch, Specimen
 from .forms import ImportUploadForm, IdentificationForm, PreparationForm, SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
 from .selectors import (
@@ -104,8 +104,9 @@ def specimen_list(request):
 def specimen_detail(request, uuid):
     _staff_only(request.user)
     specimen = specimen_get_for(user=request.user, uuid=uuid, action="view")
+    shown = specimen_for_viewer(user=request.user, specimen=specimen)  # another institution's: generalised
     return render(request, "specimens/staff/specimen_detail.html", {
-        "specimen": specimen, **specimen_detail_related(specimen=specimen),
+        "specimen": shown, **specimen_detail_related(specimen=specimen),
         "can_edit": _allowed(request.user, specimen, "edit"),
         "can_publish": _allowed(request.user, specimen, "publish"),
         "can_delete": _allowed(request.user, specimen, "delete"),
@@ -219,8 +220,9 @@ def specimen_delete_view(request, uuid):
 def specimen_history_view(request, uuid):
     _staff_only(request.user)
     specimen = specimen_get_for(user=request.user, uuid=uuid, action="view")
+    history = history_for_viewer(specimen_history(specimen=specimen), user=request.user, specimen=specimen)
     return render(request, "specimens/staff/specimen_history.html", {
-        "specimen": specimen, "history": specimen_history(specimen=specimen),
+        "specimen": specimen_for_viewer(user=request.user, specimen=specimen), "history": history,
         "can_edit": _allowed(request.user, specimen, "edit"),
     })
 
@@ -339,7 +341,7 @@ class HttpResponseSeeOther(HttpResponseRedirect):
 
 
 def _public_or_tombstone(uuid):
-    specimen = (Specimen.objects.select_related("collection__institution")
+    specimen = (Specimen.objects.select_related("collection__institution", "taxon")
                 .filter(uuid=uuid, status__in=[Specimen.Status.PUBLISHED, Specimen.Status.WITHDRAWN]).first())
     if specimen is None:
         raise Http404("No published specimen has this identifier.")
@@ -360,10 +362,10 @@ def specimen_public_page(request, uuid):
     specimen = _public_or_tombstone(uuid)
     if specimen.status == Specimen.Status.WITHDRAWN:
         return _tombstone(request, specimen)
-    lat, lon = public_coordinates(specimen.decimal_latitude, specimen.decimal_longitude, specimen.locality_sensitivity)
+    public = specimen_public_copy(specimen)  # the public page is the same for everyone
     return render(request, "specimens/public/specimen_detail.html", {
-        "specimen": specimen, "latitude": lat, "longitude": lon,
-        "locality": "" if specimen.locality_sensitivity == "withhold" else specimen.locality,
+        "specimen": public,
+        "specimen_place": [p for p in (public.locality, public.county, public.state_province, public.country or public.country_code) if p],
         "identifications": specimen.identifications.order_by("-is_current", "-created_at"),
         **_media_context(specimen),
     })

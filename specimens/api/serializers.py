@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -13,49 +11,12 @@ LIST_FIELDS = (
     "mids_level", "media_count", "updated_at", "institution_id",
 )
 
-# Rounding per sensitivity for anyone outside the owning institution.
-GENERALISE = {"10km": 1, "100km": 0}
-
-
-def public_coordinates(lat, lon, sensitivity: str):
-    if lat is None or sensitivity in ("", "none"):
-        return lat, lon
-    if sensitivity == "withhold":
-        return None, None
-    digits = GENERALISE[sensitivity]
-    return round(lat, digits), round(lon, digits)
-
-
-# Withheld from anyone outside the owning institution when the locality is sensitive.
-SENSITIVE_TEXT_FIELDS = ("locality", "verbatim_locality", "record_number", "location_id")
-GENERALISED_UNCERTAINTY = {"10km": 10_000, "100km": 100_000}
-
-
-def specimen_detail_public(data: dict) -> dict:
-    """A detail payload as outsiders see it: coordinates generalised, exact locality text removed."""
-    sensitivity = data.get("locality_sensitivity") or "none"
-    if sensitivity == "none":
-        return data
-    lat, lon = data.get("decimal_latitude"), data.get("decimal_longitude")
-    if lat is not None and lon is not None:
-        lat, lon = public_coordinates(Decimal(lat), Decimal(lon), sensitivity)
-    data["decimal_latitude"] = None if lat is None else str(lat)
-    data["decimal_longitude"] = None if lon is None else str(lon)
-    if sensitivity in GENERALISED_UNCERTAINTY and data["decimal_latitude"] is not None:
-        data["coordinate_uncertainty_in_meters"] = max(data.get("coordinate_uncertainty_in_meters") or 0,
-                                                       GENERALISED_UNCERTAINTY[sensitivity])
-    for name in SENSITIVE_TEXT_FIELDS:
-        data[name] = ""
-    if not data.get("data_generalizations"):
-        data["data_generalizations"] = f"Locality generalised ({sensitivity}) to protect the site."
-    return data
-
-
-def specimen_list_row(row: dict, *, staff_institutions) -> dict:
-    """Shape one `.values()` row: no serializer instance per row at 100 rows a page."""
+def specimen_list_row(row: dict, *, exact_institutions) -> dict:
+    """Shape one `.values()` row: no serializer instance per row at 100 rows a page. The row carries
+    both the stored and the public coordinates (specimens.public's SQL form); outsiders get the latter."""
     lat, lon = row["decimal_latitude"], row["decimal_longitude"]
-    if staff_institutions != "all" and row["institution_id"] not in staff_institutions:
-        lat, lon = public_coordinates(lat, lon, row["locality_sensitivity"])
+    if exact_institutions != "all" and row["institution_id"] not in exact_institutions:
+        lat, lon = row["public_decimal_latitude"], row["public_decimal_longitude"]
     return {
         "uuid": str(row["uuid"]),
         "occurrence_id": row["occurrence_id"],

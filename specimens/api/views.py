@@ -13,6 +13,7 @@ from institutions.selectors import collection_get_by_full_code, institution_scop
 
 from ..filters import SpecimenFilter, TaxonFilter
 from ..models import Specimen
+from ..public import exact_scope, payload_for_viewer, public_annotations
 from ..selectors import specimen_get_for, specimen_list_visible, taxon_list
 from ..services import (
     specimen_create,
@@ -30,7 +31,6 @@ from .serializers import (
     SpecimenUpdateInputSerializer,
     SpecimenWithdrawInputSerializer,
     TaxonOutputSerializer,
-    specimen_detail_public,
     specimen_list_row,
 )
 
@@ -46,7 +46,10 @@ def _detail_response(specimen: Specimen, *, request=None, status_code=status.HTT
         .prefetch_related("identifications__taxon", "preparation_items")
         .get(pk=specimen.pk)
     )
-    response = Response(SpecimenDetailOutputSerializer(specimen, context={"request": request}).data, status=status_code)
+    data = SpecimenDetailOutputSerializer(specimen, context={"request": request}).data
+    if request is not None:  # outsiders: the generalised record (specimens.public)
+        data = payload_for_viewer(data, user=request.user, specimen=specimen)
+    response = Response(data, status=status_code)
     response["ETag"] = f'"{specimen.version}"'
     return response
 
@@ -72,11 +75,12 @@ class SpecimenListCreateApi(ListAPIView):
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset()).values(
-            *LIST_FIELDS, institution_code=F("institution__code"), collection_code=F("collection__code")
+            *LIST_FIELDS, institution_code=F("institution__code"), collection_code=F("collection__code"),
+            **public_annotations(fields=("decimal_latitude", "decimal_longitude")),
         )
         rows = self.paginate_queryset(queryset)
-        staff = institution_scope(user=request.user, action="view")
-        return self.get_paginated_response([specimen_list_row(r, staff_institutions=staff) for r in rows])
+        exact = exact_scope(user=request.user)
+        return self.get_paginated_response([specimen_list_row(r, exact_institutions=exact) for r in rows])
 
     @extend_schema(request=SpecimenCreateInputSerializer, responses={201: SpecimenDetailOutputSerializer, **ERRORS})
     def post(self, request):
@@ -108,11 +112,7 @@ class SpecimenDetailApi(GenericAPIView):
     @extend_schema(responses={200: SpecimenDetailOutputSerializer, 404: ERRORS[404]})
     def get(self, request, uuid):
         specimen = specimen_get_for(user=request.user, uuid=uuid, action="view")
-        response = _detail_response(specimen, request=request)
-        scope = institution_scope(user=request.user, action="view")
-        if scope != "all" and specimen.institution_id not in scope:  # outsiders: no exact sensitive locality
-            response.data = specimen_detail_public(response.data)
-        return response
+        return _detail_response(specimen, request=request)
 
     @extend_schema(
         request=SpecimenUpdateInputSerializer,

@@ -37,12 +37,19 @@ class SpecimenAdmin(admin.ModelAdmin):
 
 @admin.register(Taxon)
 class TaxonAdmin(admin.ModelAdmin):
-    list_display = ("name", "authorship", "rank", "family", "depth")
-    list_filter = ("rank",)
+    list_display = ("name", "authorship", "rank", "family", "depth", "locality_sensitivity", "effective_sensitivity")
+    list_filter = ("rank", "locality_sensitivity")
     search_fields = ("name",)
     raw_id_fields = ("parent", "accepted")
-    readonly_fields = ("path", "depth")
+    readonly_fields = ("path", "depth", "effective_sensitivity")
     show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "locality_sensitivity" in form.changed_data:  # descendants inherit it: the service updates the subtree
+            from .services import taxon_sensitivity_set
+
+            taxon_sensitivity_set(taxon=obj, level=obj.locality_sensitivity, user=request.user)
 
 
 @admin.register(Agent)

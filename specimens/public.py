@@ -101,7 +101,8 @@ def viewer_sees_exact(*, user, institution_id: int) -> bool:
 
 def _round(value, digits: int) -> Decimal:
     # Half away from zero, as PostgreSQL's round(numeric, n) does.
-    return Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return rounded.copy_abs() if rounded == 0 else rounded  # PostgreSQL's numeric has no -0
 
 
 def _note(existing: str | None, note: str) -> str:

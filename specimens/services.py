@@ -20,7 +20,7 @@ from institutions.models import Collection, CollectionMetric
 from institutions.services import collection_metric_record
 
 from .dates import EventDateError, parse_event_date
-from .models import TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
+from .models import SENSITIVITY_ORDER, SENSITIVITY_ORDER_SQL, TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
 
 # Fields a curator edits directly; the rest are derived or set by workflow services.
 SPECIMEN_EDITABLE_FIELDS = (
@@ -396,6 +396,38 @@ def taxon_move(*, taxon: Taxon, new_parent: Taxon | None, user=None) -> Taxon:
                 [new_prefix, len(old_prefix) + 1, depth_shift, old_prefix.replace("_", r"\_").replace("%", r"\%") + "%"],
             )
         Taxon.objects.filter(pk=taxon.pk).update(parent=new_parent)
+        _taxon_subtree_sensitivity_refresh(new_prefix)  # it now inherits from its new ancestors
+    taxon.refresh_from_db()
+    return taxon
+
+
+def _taxon_subtree_sensitivity_refresh(path: str) -> None:
+    """Work out effective_sensitivity again for every node under `path`: the strictest level set on
+    the node or any ancestor. One UPDATE; the inner scan reads only the few taxa with a level set."""
+    order = SENSITIVITY_ORDER_SQL
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE specimens_taxon t SET effective_sensitivity = COALESCE((
+                SELECT a.locality_sensitivity FROM specimens_taxon a
+                WHERE a.locality_sensitivity <> 'none' AND t.path LIKE a.path || '%%'
+                ORDER BY array_position({order}, a.locality_sensitivity::text) DESC LIMIT 1), 'none')
+            WHERE t.path LIKE %s
+            """,
+            [path.replace("_", r"\_").replace("%", r"\%") + "%"],
+        )
+
+
+@transaction.atomic
+def taxon_sensitivity_set(*, taxon: Taxon, level: str, user=None) -> Taxon:
+    """Set a taxon's own locality sensitivity; its descendants inherit it (the stricter wins)."""
+    if level not in SENSITIVITY_ORDER:
+        raise ValidationError({"locality_sensitivity": f"Choose one of: {', '.join(SENSITIVITY_ORDER)}."})
+    taxon = Taxon.objects.select_for_update().get(pk=taxon.pk)
+    with pghistory.context(user=getattr(user, "pk", None), action="taxon_sensitivity_set"):
+        taxon.locality_sensitivity = level
+        taxon.save(update_fields=["locality_sensitivity", "updated_at"])
+        _taxon_subtree_sensitivity_refresh(taxon.path)
     taxon.refresh_from_db()
     return taxon
 

@@ -1,6 +1,7 @@
 """Every setting, read from the environment (see .env.example). Other modules only adjust."""
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
+    "axes",
     "collections_portal.common",
     "institutions",
     "specimens",
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a NUL or broken UTF-8 in the path or query is a 400 before anything reads them.
+    "collections_portal.common.middleware.RequestCharactersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -62,6 +66,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Stamps every audit event written during a request with the user and URL.
     "pghistory.middleware.HistoryMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into our lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "collections_portal.urls"
@@ -161,14 +167,22 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 600_000  # KiB
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# An image task holds a lease on its row, renewed every IMAGING_LEASE_RENEW_SECONDS while it
+# works; the lease of a task that died lapses after IMAGING_LEASE_SECONDS. A third of the lease
+# per renewal lets two renewals in a row fail before a live task loses its image.
+IMAGING_LEASE_SECONDS = 30
+IMAGING_LEASE_RENEW_SECONDS = 10
+# An unsettled image with no live lease, sent longer ago than this, is sent again (a lost message).
+IMAGING_REQUEUE_PATIENCE_SECONDS = 30 * 60
 # Periodic work, sent by one `celery beat` process. Short jobs go to the default queue, so a
 # backlog of images never delays them.
 CELERY_BEAT_SCHEDULE = {
-    # Images stuck past their 30-minute lease (a lost worker or message) are queued again.
+    # Images whose lease lapsed (a killed worker) are queued again: each worker start does it
+    # too, so after a crash an image waits at most one lease plus one beat interval.
     "imaging-reenqueue-stale": {
         "task": "imaging.image_asset_reenqueue_stale",
-        "schedule": 300.0,
-        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 300},
+        "schedule": 30.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 30},
     },
 }
 
@@ -207,6 +221,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in lockout (django-axes): after LOGIN_FAILURE_LIMIT failures within the cool-off, the
+# account is locked whatever the address, and the address whatever the account. Any attempt
+# during a lockout restarts the cool-off. Operators unlock with `manage.py axes_reset_username`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked sign-in before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_LOCKOUT_CALLABLE = "collections_portal.common.login.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "collections_portal.common.login.client_ip_address"
+# How many reverse proxies of ours append to X-Forwarded-For; 0 trusts only the socket address.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failure, kept after the lockout ends
+AXES_SENSITIVE_PARAMETERS = []  # log the account and address (never the password) so they can be unlocked
+AXES_RESET_ON_SUCCESS = False  # else one valid account would clear its address's count
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "specimens:curate_list"
 LOGOUT_REDIRECT_URL = "home"
@@ -223,6 +255,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # JSON refused past 100 levels of nesting, before it is decoded (a RecursionError otherwise).
+    "DEFAULT_PARSER_CLASSES": [
+        "collections_portal.common.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "collections_portal.common.pagination.KeysetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -251,7 +289,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    # axes: lockouts and failed sign-ins are warnings; its per-login chatter is info.
+    "loggers": {"pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Audit: inserts, updates and deletes of every tracked model, written by triggers -----------

@@ -43,7 +43,7 @@ def image_asset_list_for_batch(*, batch: ImagingBatch) -> QuerySet[ImageAsset]:
 
 def image_asset_list_visible(*, user) -> QuerySet[ImageAsset]:
     """Images a caller may see: finished images of published specimens, plus their institutions' images."""
-    public = Q(status=Status.DONE, specimen__status=Specimen.Status.PUBLISHED)
+    public = Q(status=Status.DONE, specimen__status=Specimen.Status.PUBLISHED) & ~label_image_withheld_q()
     scope = institution_scope(user=user, action="view")
     if scope == ALL:
         return ImageAsset.objects.all()
@@ -52,8 +52,18 @@ def image_asset_list_visible(*, user) -> QuerySet[ImageAsset]:
     return ImageAsset.objects.filter(public | Q(institution_id__in=scope))
 
 
+def label_image_withheld_q() -> Q:
+    """Label images of records with a sensitive locality (own or taxon level), where the collection
+    keeps them for its staff: they show what the public record hides."""
+    sensitive = ~Q(specimen__locality_sensitivity="none") | (
+        Q(specimen__taxon__isnull=False) & ~Q(specimen__taxon__effective_sensitivity="none"))
+    return Q(kind=ImageAsset.Kind.LABEL, specimen__collection__sensitive_label_images_private=True) & sensitive
+
+
 def image_asset_is_public(*, asset: ImageAsset) -> bool:
-    return asset.status == Status.DONE and asset.specimen is not None and asset.specimen.status == Specimen.Status.PUBLISHED
+    if asset.status != Status.DONE or asset.specimen is None or asset.specimen.status != Specimen.Status.PUBLISHED:
+        return False
+    return not ImageAsset.objects.filter(pk=asset.pk).filter(label_image_withheld_q()).exists()
 
 
 def image_asset_list_for_specimen(*, specimen: Specimen, user) -> QuerySet[ImageAsset]:

@@ -1,18 +1,26 @@
 """Every write of the imaging app: receiving files and moving each image through DESIGN §5.
 
-A Celery task calls `image_asset_process(asset_id=…)`. Each stage runs in its own transaction
-on the row locked with SELECT … FOR UPDATE and moves `status` one step, so a duplicate
-delivery waits for the lock and then finds the stage done; a crash rolls back only the stage
-in flight, whose files are rewritten under the same keys by the rerun.
+A Celery task calls `image_asset_process(asset_id=…)`. It first claims the image's lease on the
+row locked with SELECT … FOR UPDATE (only an unsettled image whose lease is free or lapsed), and
+keeps the lease alive from a renewal thread while it works. Each stage runs in its own transaction,
+moves `status` one step and commits only while the lease is still its own. So a duplicate delivery
+finds the image leased or settled and does nothing; a crash rolls back only the stage in flight,
+whose files are rewritten under the same keys by the rerun; and the lease of a task that died
+lapses within seconds, after which the reconciler queues the image again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import socket
 import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -21,8 +29,9 @@ from typing import BinaryIO
 import pghistory
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper, F, Max, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from institutions.models import Institution
@@ -31,7 +40,7 @@ from specimens.services import catalog_number_normalise, specimen_media_set
 
 from . import images
 from .images import ImageRejected
-from .models import Derivative, ImageAsset, ImagingBatch
+from .models import UNSETTLED, Derivative, ImageAsset, ImagingBatch
 from .storage import (
     TooLarge,
     storage_delete,
@@ -42,6 +51,8 @@ from .storage import (
     storage_put_path,
     storage_put_tree,
 )
+
+logger = logging.getLogger(__name__)
 
 Status = ImageAsset.Status
 FINAL = {Status.DONE, Status.NEEDS_ATTENTION, Status.FAILED}
@@ -160,9 +171,15 @@ def image_asset_receive(*, batch: ImagingBatch, name: str, source: BinaryIO, siz
 
 
 def image_asset_enqueue(*, asset_ids: list[int]) -> None:
-    """Queue processing once the surrounding transaction commits (never before)."""
+    """Queue processing once the surrounding transaction commits (never before).
+
+    Stamps `queued_at`, so the reconciler knows each image was sent and when.
+    """
     from .tasks import image_asset_process_task  # tasks import this module
 
+    if not asset_ids:
+        return
+    ImageAsset.objects.filter(pk__in=asset_ids).update(queued_at=Now())
     for asset_id in asset_ids:
         transaction.on_commit(partial(image_asset_process_task.delay, asset_id))
 
@@ -239,32 +256,120 @@ def _fail(asset: ImageAsset, code: str, message: str) -> None:
           "sha256", "bytes", "duplicate_of")
 
 
+# --- the lease -------------------------------------------------------------------------------
+# Lease times come from the database clock (Now()), so workers on several hosts agree on them.
+
+
+class LeaseLost(Exception):
+    """Our lease lapsed and another task holds the image now: this stage must not commit."""
+
+
+def _lease_length() -> timedelta:
+    return timedelta(seconds=settings.IMAGING_LEASE_SECONDS)  # settings/base.py explains the figures
+
+
+def _lease_owner_new() -> str:
+    """Who holds the lease, readable by an operator; the random part makes each claim unique."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _lease_renew(asset_id: int, owner: str) -> bool:
+    """Extend our lease by one lease length; False if it is no longer ours."""
+    renewed = ImageAsset.objects.filter(pk=asset_id, lease_owner=owner).update(lease_expires_at=Now() + _lease_length())
+    return renewed == 1
+
+
+def _lease_fence(asset_id: int, owner: str) -> None:
+    """Inside a stage's transaction, before it commits or removes a file: the lease must still be ours.
+
+    The UPDATE keeps the row locked until the commit, so nobody can take the lease in between.
+    """
+    if not _lease_renew(asset_id, owner):
+        raise LeaseLost(asset_id)
+
+
+def _lease_renewals(asset_id: int, owner: str, stop: threading.Event) -> None:
+    """The renewal thread: its own connection, so it renews while a stage runs for minutes."""
+    try:
+        while not stop.wait(settings.IMAGING_LEASE_RENEW_SECONDS):
+            try:
+                if not _lease_renew(asset_id, owner):
+                    return  # taken over: the next stage boundary sees it and stops
+            except DatabaseError:
+                logger.warning("imaging: renewing the lease of image %s failed; trying again", asset_id, exc_info=True)
+                connection.close()  # a fresh connection on the next try
+    finally:
+        connection.close()  # this thread's own connection
+
+
+@contextmanager
+def _lease_kept(asset_id: int, owner: str) -> Iterator[None]:
+    """Renew the lease while the body runs, then release it (a dead task's lease lapses instead)."""
+    stop = threading.Event()
+    renewals = threading.Thread(target=_lease_renewals, args=(asset_id, owner, stop), name=f"lease-{asset_id}",
+                                daemon=True)
+    renewals.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewals.join(timeout=_lease_length().total_seconds())
+        try:
+            ImageAsset.objects.filter(pk=asset_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
+        except DatabaseError:  # the database is gone: the lease lapses on its own
+            logger.warning("imaging: releasing the lease of image %s failed", asset_id, exc_info=True)
+
+
 def image_asset_process(*, asset_id: int) -> str | None:
-    """Run every stage still to do; returns the final status, or None if there was nothing to do."""
+    """Claim the image's lease, run every stage still to do while renewing it, release it.
+
+    Returns the final status, or None when there was nothing to do: the image is gone, settled,
+    or leased by another live task (which finishes it, or dies and lets the lease lapse).
+    """
+    owner = _lease_owner_new()
     with transaction.atomic():
-        asset = _locked(asset_id)
+        asset = (ImageAsset.objects.select_for_update()
+                 .annotate(leased=ExpressionWrapper(Q(lease_expires_at__gt=Now()), output_field=BooleanField()))
+                 .filter(pk=asset_id).first())
         if asset is None or asset.status in FINAL:
             return None  # deleted, or already settled: a redelivery does nothing
+        if asset.leased:
+            return None  # another task works on it now
         if asset.attempts >= _setting("IMAGING_MAX_ATTEMPTS", 3):
             _fail(asset, "gave_up", GAVE_UP.format(n=asset.attempts))
             return asset.status
         asset.attempts += 1
-        _save(asset, "attempts")
+        asset.lease_owner, asset.lease_expires_at = owner, Now() + _lease_length()
+        _save(asset, "attempts", "lease_owner", "lease_expires_at")
+    with _lease_kept(asset_id, owner):
+        return _stages_run(asset, owner)
+
+
+def _stages_run(asset: ImageAsset, owner: str) -> str | None:
+    """Each stage in its own transaction, committed only while the lease is ours.
+
+    The row is read without a lock: the lease keeps other tasks out, and a row lock held through
+    a long stage would block the renewals until the lease lapsed under a live task.
+    """
     work = _work_dir(asset)
     try:
         for from_status, stage in STAGES:
             with transaction.atomic(), pghistory.context(action=f"imaging.{stage.__name__.lstrip('_')}"):
-                asset = _locked(asset_id)
+                asset = ImageAsset.objects.filter(pk=asset.pk, lease_owner=owner).first()
                 if asset is None or asset.status in FINAL:
-                    return asset.status if asset else None
+                    return asset.status if asset else None  # settled, or no longer ours
                 if asset.status != from_status:
                     continue  # this stage was done by an earlier attempt
                 try:
                     stage(asset, work)
                 except ImageRejected as exc:
+                    _lease_fence(asset.pk, owner)  # before _fail removes any file
                     _fail(asset, exc.code, exc.message)
                     return asset.status
+                _lease_fence(asset.pk, owner)
         return asset.status
+    except LeaseLost:
+        return None  # the stage rolled back; the task that holds the lease now finishes the image
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -416,7 +521,7 @@ def _stage_render(asset: ImageAsset, work: Path) -> None:
 
 def _media_refresh(specimen_id: int) -> None:
     assets = (ImageAsset.objects.filter(specimen_id=specimen_id, status__in=[Status.LINKED, Status.DONE])
-              .order_by("order", "id").values("uuid", "order", "width", "height", "licence"))
+              .order_by("order", "id").values("uuid", "order", "width", "height", "licence", "kind"))
     media = [{**a, "uuid": str(a["uuid"]), "iiif_service": f"/iiif/3/{a['uuid']}"} for a in assets]
     specimen_media_set(specimen_id=specimen_id, media=media)
 
@@ -487,21 +592,28 @@ def imaging_batch_retry_failed(*, batch: ImagingBatch) -> int:
     return len(ids)
 
 
-def image_asset_reenqueue_stale(*, lease: timedelta = timedelta(minutes=30)) -> int:
-    """The reconciler: rows not settled and untouched for `lease` are queued again (no-op if done).
+def image_asset_reenqueue_stale(*, patience: timedelta | None = None) -> int:
+    """The reconciler (beat every 30 s, and each worker start): queue again the images nobody works on.
 
-    Queuing a row touches its `updated_at`, so a row waiting behind a long queue is sent again
-    once per lease, not on every beat tick. A row still locked (a stage running, or the
-    connection of a killed worker not yet closed) is queued but not touched, so nothing waits here.
+    - A lapsed lease: its task died (a killed worker, an OOM-killed pool child, a hard time
+      limit). Queued once per lapse: queuing stamps `queued_at`, which is then later than the lease.
+    - No live lease and queued longer ago than `patience` (30 min): the message itself was lost
+      (a worker died between taking it and claiming the lease). A long queue is sent again only
+      once per `patience`, and each copy finds the image settled by then.
+    A row locked right now (a claim, a stage committing) is skipped, so nothing waits here. No
+    worker is asked what it runs: the status and the lease answer it.
     """
-    now = timezone.now()
-    ids = list(ImageAsset.objects.exclude(status__in=FINAL).filter(updated_at__lt=now - lease)
-               .values_list("pk", flat=True))
-    with transaction.atomic(), pghistory.context(action="imaging.reenqueue_stale"):
-        unlocked = list(ImageAsset.objects.select_for_update(skip_locked=True).filter(pk__in=ids)
-                        .values_list("pk", flat=True))
-        ImageAsset.objects.filter(pk__in=unlocked).update(updated_at=now)
+    if patience is None:
+        patience = timedelta(seconds=settings.IMAGING_REQUEUE_PATIENCE_SECONDS)
+    lapsed = Q(lease_expires_at__lte=Now()) & (Q(queued_at__isnull=True) | Q(queued_at__lt=F("lease_expires_at")))
+    forgotten = ((Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=Now()))
+                 & (Q(queued_at__isnull=True) | Q(queued_at__lt=Now() - patience)))
+    with transaction.atomic():
+        ids = list(ImageAsset.objects.select_for_update(skip_locked=True).filter(status__in=UNSETTLED)
+                   .filter(lapsed | forgotten).order_by("pk").values_list("pk", flat=True))
         image_asset_enqueue(asset_ids=ids)
+    if ids:
+        logger.info("imaging: queued again images %s (lease lapsed or message lost)", ids)
     return len(ids)
 
 

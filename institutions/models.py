@@ -51,6 +51,10 @@ class Collection(PublicIdModel):
     grscicoll_key = models.UUIDField(null=True, blank=True, unique=True)
     barcode_pattern = models.CharField(max_length=200, blank=True, help_text=r"regular expression, e.g. ^E\d{8}$")
     default_license = models.URLField(default="http://creativecommons.org/publicdomain/zero/1.0/legalcode")
+    # A label photo shows the very locality a sensitive record's public values hide (specimens.public).
+    sensitive_label_images_private = models.BooleanField(
+        default=True, help_text="show label images of records with a sensitive locality to this institution's staff only",
+    )
 
     class Meta:
         ordering = ["institution__name", "name"]

@@ -148,6 +148,15 @@ def record_generalise(values: Mapping[str, Any], *, level: str) -> dict:
     return result
 
 
+def media_public(specimen: Specimen, media: list[dict] | None = None) -> list[dict]:
+    """The record's linked images the public may see: label images of a sensitive record stay with
+    the owning institution's staff where its collection asks (Collection.sensitive_label_images_private)."""
+    media = specimen.media if media is None else media
+    if specimen_sensitivity(specimen) == NONE or not specimen.collection.sensitive_label_images_private:
+        return media
+    return [m for m in media if m.get("kind") != "label"]
+
+
 def specimen_public_values(specimen: Specimen, *, fields=GENERALISED_FIELDS) -> dict:
     """The generalised values of one specimen's location fields, whoever asks."""
     values = {name: getattr(specimen, name) for name in fields}
@@ -174,6 +183,8 @@ def specimen_public_copy(specimen: Specimen) -> Specimen:
     public.__dict__["_state"] = copy.copy(specimen._state)
     for name, value in specimen_public_values(specimen).items():
         setattr(public, name, value)
+    public.media = media_public(specimen)
+    public.media_count = len(public.media)
     public.is_generalised = True
     public.save = _refuse_save
     return public
@@ -189,6 +200,9 @@ def payload_for_viewer(data: dict, *, user, specimen: Specimen) -> dict:
         if name in ("decimal_latitude", "decimal_longitude", "coordinate_precision") and value is not None:
             value = str(value)  # DRF's DecimalField shape
         data[name] = value
+    if "media" in data:
+        data["media"] = media_public(specimen, data["media"])
+        data["media_count"] = len(data["media"])
     return data
 
 

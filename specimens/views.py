@@ -24,6 +24,9 @@ from .selectors import (
     specimen_get_for,
     specimen_history,
     specimen_list_for_staff,
+    TAXON_ACCEPT_NOT_ALLOWED,
+    taxon_accept_permitted,
+    taxon_get_for,
     taxon_search,
 )
 from .imports.undo import (
@@ -47,6 +50,7 @@ from .services import (
     specimen_submit_for_review,
     specimen_update,
     specimen_withdraw,
+    taxon_accept,
 )
 
 PAGE = 50
@@ -112,7 +116,7 @@ def specimen_detail(request, uuid):
         "can_delete": _allowed(request.user, specimen, "delete"),
         "withdraw_form": SpecimenWithdrawForm(),
         "identification_form": IdentificationForm(), "preparation_form": PreparationForm(),
-        **_media_context(specimen),
+        **_media_context(shown),
     })
 
 
@@ -291,8 +295,20 @@ def taxon_autocomplete(request):
     """<option> list for the scientific-name datalist (htmx swaps it in as the curator types)."""
     _staff_only(request.user)
     prefix = request.GET.get("scientific_name") or request.GET.get("q") or ""
-    taxa = taxon_search(prefix=prefix) if len(prefix.strip()) >= 2 else []
+    taxa = taxon_search(prefix=prefix, user=request.user) if len(prefix.strip()) >= 2 else []
     return render(request, "specimens/staff/_options.html", {"options": [str(t) for t in taxa]})
+
+
+@login_required
+@require_POST
+def taxon_accept_view(request, uuid):
+    """A curator accepts a provisional name (and its provisional ancestors) into the public tree."""
+    _staff_only(request.user)
+    if not taxon_accept_permitted(user=request.user):
+        raise PermissionDenied(TAXON_ACCEPT_NOT_ALLOWED)
+    taxon = taxon_accept(taxon=taxon_get_for(user=request.user, uuid=uuid), user=request.user)
+    messages.success(request, f"{taxon} is now in the public tree.")
+    return redirect(_local_next(request))
 
 
 @login_required
@@ -300,7 +316,7 @@ def agent_autocomplete(request):
     _staff_only(request.user)
     prefix = (request.GET.get("recorded_by") or request.GET.get("identified_by") or request.GET.get("agent")
               or request.GET.get("q") or "").split("|")[-1]
-    names = agent_search(prefix=prefix) if len(prefix.strip()) >= 2 else []
+    names = agent_search(prefix=prefix, user=request.user) if len(prefix.strip()) >= 2 else []
     return render(request, "specimens/staff/_options.html", {"options": names})
 
 
@@ -367,7 +383,7 @@ def specimen_public_page(request, uuid):
         "specimen": public,
         "specimen_place": [p for p in (public.locality, public.county, public.state_province, public.country or public.country_code) if p],
         "identifications": specimen.identifications.order_by("-is_current", "-created_at"),
-        **_media_context(specimen),
+        **_media_context(public),
     })
 
 

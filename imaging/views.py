@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from institutions.selectors import ALL, institution_list_for, institution_scope
 from specimens.public import specimen_for_viewer
-from specimens.selectors import specimen_get_for, specimen_list_for_staff
+from specimens.selectors import specimen_get_for, specimen_list_for_staff, specimen_state_refusal, specimen_states_editable
 from specimens.services import catalog_number_normalise
 
 from . import iiif
@@ -269,6 +269,9 @@ def unmatched_link(request, uuid):
     if len(candidates) != 1:
         error = LINK_NO_SPECIMEN.format(number=number, institution=asset.institution.code) if not candidates else \
             f"'{number}' matches more than one specimen; use the exact catalogue number."
+    elif candidates[0].status not in specimen_states_editable(user=request.user, institution_id=asset.institution_id):
+        # An image on a published record is public at once: the rule of every write (digitisers: drafts only).
+        error = specimen_state_refusal(status=candidates[0].status)
     else:
         try:
             image_asset_link(asset=asset, specimen=candidates[0], user=request.user)

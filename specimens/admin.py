@@ -37,12 +37,21 @@ class SpecimenAdmin(admin.ModelAdmin):
 
 @admin.register(Taxon)
 class TaxonAdmin(admin.ModelAdmin):
-    list_display = ("name", "authorship", "rank", "family", "depth", "locality_sensitivity", "effective_sensitivity")
-    list_filter = ("rank", "locality_sensitivity")
+    list_display = ("name", "authorship", "rank", "family", "depth", "locality_sensitivity", "effective_sensitivity",
+                    "is_provisional")
+    list_filter = ("rank", "locality_sensitivity", "is_provisional")
     search_fields = ("name",)
     raw_id_fields = ("parent", "accepted")
-    readonly_fields = ("path", "depth", "effective_sensitivity")
+    readonly_fields = ("path", "depth", "effective_sensitivity", "is_provisional")  # accepted through taxon_accept
     show_full_result_count = False
+    actions = ["accept_names"]
+
+    @admin.action(description="Accept the selected provisional names into the public tree")
+    def accept_names(self, request, queryset):
+        from .services import taxa_make_public
+
+        count = taxa_make_public(taxa=queryset, user=request.user, action="taxon_accept")
+        self.message_user(request, f"{count} name(s) joined the public tree (with their provisional ancestors).")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

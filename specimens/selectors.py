@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Lookup, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from institutions.selectors import ALL, institution_scope
 
-from .models import Identification, Specimen, Taxon
+from .models import Identification, Specimen, SpecimenAgent, Taxon
 
 NOT_ALLOWED = {
     "edit": "Your role cannot edit records of this institution.",
@@ -16,7 +16,9 @@ NOT_ALLOWED = {
     "delete": "Only a curator or collection manager can delete drafts.",
     "create": "Your role cannot add records to this institution.",
 }
-DIGITISER_EDITS_DRAFTS = "Digitisers edit drafts only; ask a curator to change a record in review or published."
+DIGITISER_EDITS_DRAFTS = "This record is {status}; digitisers may change drafts only — ask a curator."
+ANY_STATE = frozenset(Specimen.Status.values)
+DRAFTS_ONLY = frozenset({Specimen.Status.DRAFT.value})
 
 
 def specimen_list_public() -> QuerySet[Specimen]:
@@ -31,12 +33,20 @@ def specimen_list_for_staff(*, user, action: str = "view") -> QuerySet[Specimen]
 
 def specimen_list_visible(*, user) -> QuerySet[Specimen]:
     """What a caller may read: their institutions' records in any state, plus everything published."""
+    visible = specimen_visible_q(user=user)
+    return Specimen.objects.all() if visible is None else Specimen.objects.filter(visible)
+
+
+def specimen_visible_q(*, user, through: str = "") -> Q | None:
+    """specimen_list_visible's rule as a condition (None: everything), on the specimen reached
+    through `through` (e.g. "specimen__"), for reads that join to specimens."""
     scope = institution_scope(user=user, action="view")
     if scope == ALL:
-        return Specimen.objects.all()
-    if not scope:
-        return specimen_list_public()
-    return Specimen.objects.filter(Q(institution_id__in=scope) | Q(status=Specimen.Status.PUBLISHED))
+        return None
+    visible = Q(**{f"{through}status": Specimen.Status.PUBLISHED})
+    if scope:
+        visible |= Q(**{f"{through}institution_id__in": sorted(scope)})
+    return visible
 
 
 def specimen_get_for(*, user, uuid, action: str) -> Specimen:
@@ -49,15 +59,33 @@ def specimen_get_for(*, user, uuid, action: str) -> Specimen:
     scope = institution_scope(user=user, action=action)
     if scope != ALL and specimen.institution_id not in scope:
         raise PermissionDenied(NOT_ALLOWED.get(action, "Not allowed."))
-    if action == "edit" and not _may_edit_any_state(user=user, institution_id=specimen.institution_id):
-        if specimen.status != Specimen.Status.DRAFT:
-            raise PermissionDenied(DIGITISER_EDITS_DRAFTS)
+    if action == "edit" and specimen.status not in specimen_states_editable(user=user, institution_id=specimen.institution_id):
+        raise PermissionDenied(specimen_state_refusal(status=specimen.status))
     return specimen
 
 
 def _may_edit_any_state(*, user, institution_id: int) -> bool:
     scope = institution_scope(user=user, action="publish")
     return scope == ALL or institution_id in scope
+
+
+def specimen_states_editable(*, user, institution_id: int) -> frozenset[str]:
+    """The one rule for who may write what: the record states `user` may change at `institution_id`.
+
+    Every write path asks it: the form and the API (specimen_get_for), bulk edits, restore, imports
+    (the importer rejects the rows it refuses), undo and linking an image by hand. Those who may
+    publish there (curators, collection managers, admins) change records in any state; the others
+    who may edit (digitisers) change drafts only; everyone else nothing.
+    """
+    scope = institution_scope(user=user, action="edit")
+    if scope != ALL and institution_id not in scope:
+        return frozenset()
+    return ANY_STATE if _may_edit_any_state(user=user, institution_id=institution_id) else DRAFTS_ONLY
+
+
+def specimen_state_refusal(*, status: str) -> str:
+    """Why a record in `status` is refused to someone who may change drafts only."""
+    return DIGITISER_EDITS_DRAFTS.format(status=Specimen.Status(status).label.lower())
 
 
 def specimen_detail_related(*, specimen: Specimen) -> dict:
@@ -73,6 +101,56 @@ def taxon_list() -> QuerySet[Taxon]:
     return Taxon.objects.all()
 
 
+class PathWithin(Lookup):
+    """`path__within=<a node's path>`: the node and its subtree, as a byte-wise range that the
+    text_pattern_ops index (taxon_path_prefix) serves even when the path comes from an outer query,
+    where LIKE 'prefix%' cannot use it. Path characters are base 36, all below '~'."""
+
+    lookup_name = "within"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"({lhs} ~>=~ {rhs} AND {lhs} ~<~ ({rhs} || '~'))", [*lhs_params, *rhs_params, *lhs_params, *rhs_params]
+
+
+Taxon._meta.get_field("path").register_lookup(PathWithin)
+
+
+def taxon_list_public() -> QuerySet[Taxon]:
+    """The tree anyone may read: every name but the provisional ones, which a specimen write brought
+    in and which stay out until a record using them is published or a curator accepts them."""
+    return Taxon.objects.filter(is_provisional=False)
+
+
+def taxon_list_for(*, user) -> QuerySet[Taxon]:
+    """The tree `user` may read: the public names, plus the provisional names their institutions'
+    records use (the name itself or one below it). Programme managers and admins see every name."""
+    scope = institution_scope(user=user, action="view")
+    if scope == ALL:
+        return taxon_list()
+    if not scope:
+        return taxon_list_public()
+    in_use = Specimen.objects.filter(institution_id__in=sorted(scope), taxon__path__within=OuterRef("path"))
+    return Taxon.objects.filter(Q(is_provisional=False) | Exists(in_use))
+
+
+TAXON_ACCEPT_NOT_ALLOWED = "Only a curator or collection manager can accept a name into the public tree."
+
+
+def taxon_accept_permitted(*, user) -> bool:
+    """Accepting a provisional name adds to the tree every institution shares: the import_taxa right."""
+    scope = institution_scope(user=user, action="import_taxa")
+    return scope == ALL or bool(scope)
+
+
+def taxon_get_for(*, user, uuid) -> Taxon:
+    taxon = taxon_list_for(user=user).filter(uuid=uuid).first()
+    if taxon is None:
+        raise Http404("No such taxon.")
+    return taxon
+
+
 def taxon_descendants(*, taxon: Taxon, include_self: bool = True) -> QuerySet[Taxon]:
     """One prefix range scan on the `path` index, however deep or wide the subtree."""
     qs = Taxon.objects.filter(path__startswith=taxon.path)
@@ -83,12 +161,12 @@ def taxon_children(*, taxon: Taxon | None) -> QuerySet[Taxon]:
     return Taxon.objects.filter(parent=taxon).order_by("name")
 
 
-def taxon_search(*, prefix: str, limit: int = 20) -> QuerySet[Taxon]:
-    """Autocomplete: name prefix on the upper(name) text_pattern_ops index."""
+def taxon_search(*, prefix: str, user, limit: int = 20) -> QuerySet[Taxon]:
+    """Autocomplete: name prefix on the upper(name) text_pattern_ops index, among the names `user` may read."""
     from django.db.models.functions import Upper
 
     return (
-        Taxon.objects.annotate(name_upper=Upper("name"))
+        taxon_list_for(user=user).annotate(name_upper=Upper("name"))
         .filter(name_upper__startswith=prefix.strip().upper())
         .order_by("name")[:limit]
     )
@@ -140,12 +218,15 @@ def specimen_history(*, specimen: Specimen, limit: int = 200) -> list[dict]:
     return history[:limit]
 
 
-def agent_search(*, prefix: str, limit: int = 20) -> list[str]:
+def agent_search(*, prefix: str, user, limit: int = 20) -> list[str]:
+    """Autocomplete: agents by name prefix (the upper(name) index), only those linked to a record
+    `user` may read (specimen_list_visible's rule): one EXISTS probe of the agent's links each."""
     from django.db.models.functions import Upper
 
     from .models import Agent
 
-    return list(
-        Agent.objects.annotate(name_upper=Upper("name")).filter(name_upper__startswith=prefix.strip().upper())
-        .order_by("name").values_list("name", flat=True)[:limit]
-    )
+    agents = Agent.objects.annotate(name_upper=Upper("name")).filter(name_upper__startswith=prefix.strip().upper())
+    visible = specimen_visible_q(user=user, through="specimen__")
+    if visible is not None:
+        agents = agents.filter(Exists(SpecimenAgent.objects.filter(visible, agent=OuterRef("pk"))))
+    return list(agents.order_by("name").values_list("name", flat=True)[:limit])

@@ -13,6 +13,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from collections_portal.common.errors import ConflictError
@@ -215,6 +216,8 @@ def specimen_update(*, specimen: Specimen, data: dict, expected_version: int, us
         current.save()
         if changed & {"scientific_name", *IDENTIFICATION_FIELDS}:
             _identification_make_current(current, new_taxon)
+        if new_taxon is not None and new_taxon.is_provisional and current.status == Specimen.Status.PUBLISHED:
+            _specimen_taxa_make_public(Specimen.objects.filter(pk=current.pk), user=user, action="specimen_update")
         specimen_agent_links_sync(specimens=[current], fields=changed & set(AGENT_LINK_ROLES), user=user)
     return current
 
@@ -253,6 +256,8 @@ def specimen_publish(*, specimen: Specimen, user=None) -> Specimen:
         raise ValidationError({"status": PUBLISH_WRONG_STATUS.format(status=specimen.get_status_display().lower())})
     if not specimen.scientific_name:
         raise ValidationError({"scientific_name": PUBLISH_NEEDS_NAME})
+    # A published record's name is public: a provisional one joins the tree with it.
+    _specimen_taxa_make_public(Specimen.objects.filter(pk=specimen.pk), user=user, action="specimen_publish")
     return _transition(
         specimen, user=user, action="specimen_publish",
         status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None, withdrawn_reason="",
@@ -345,17 +350,23 @@ HIGHER = {"kingdom": "kingdom", "phylum": "phylum", "class": "class_name", "orde
 
 @transaction.atomic
 def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = None, authorship: str = "",
-                 name_id: str = "", vernacular_name: str = "", user=None) -> Taxon:
-    """Insert writes exactly one row: the id is drawn first so the path is known up front."""
+                 name_id: str = "", vernacular_name: str = "", provisional: bool = False, user=None) -> Taxon:
+    """Insert writes exactly one row: the id is drawn first so the path is known up front.
+
+    `provisional`: a name a specimen write brings in stays out of the public tree (taxon_accept).
+    Created without it (a curator's tree work), an existing provisional node is accepted.
+    """
     name = " ".join(name.split())
     existing = Taxon.objects.filter(parent=parent, name=name, authorship=authorship).first()
     if existing:
+        if existing.is_provisional and not provisional:
+            existing = taxon_accept(taxon=existing, user=user)
         return existing
     pk = _next_taxon_id()
     taxon = Taxon(
         pk=pk, parent=parent, name=name, rank=rank, authorship=authorship, name_id=name_id,
         vernacular_name=vernacular_name, path=(parent.path if parent else "") + taxon_path_segment(pk),
-        depth=(parent.depth + 1) if parent else 0,
+        depth=(parent.depth + 1) if parent else 0, is_provisional=provisional,
     )
     for field in HIGHER.values():
         setattr(taxon, field, getattr(parent, field) if parent else "")
@@ -368,15 +379,48 @@ def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = No
 
 
 @transaction.atomic
-def taxon_ensure_path(*, ranks: list[tuple[str, str]], authorship: str = "", user=None) -> Taxon | None:
-    """[('kingdom','Plantae'), …, ('species','Bellis perennis')] → the leaf, creating missing nodes."""
+def taxon_ensure_path(*, ranks: list[tuple[str, str]], authorship: str = "", provisional: bool = False,
+                      user=None) -> Taxon | None:
+    """[('kingdom','Plantae'), …, ('species','Bellis perennis')] → the leaf, creating missing nodes
+    (provisional ones when a specimen write brings the name in)."""
     parent = None
     for index, (rank, name) in enumerate(ranks):
         if not name:
             continue
         is_leaf = index == len(ranks) - 1
-        parent = taxon_create(name=name, rank=rank, parent=parent, authorship=authorship if is_leaf else "", user=user)
+        parent = taxon_create(name=name, rank=rank, parent=parent, authorship=authorship if is_leaf else "",
+                              provisional=provisional, user=user)
     return parent
+
+
+def taxa_make_public(*, taxa: QuerySet[Taxon], user=None, action: str = "taxon_accept") -> int:
+    """The provisional ones among `taxa` and their ancestors join the public tree: one UPDATE over
+    the prefixes of the taxa's paths (the path index finds each), however many taxa or records.
+    Returns the number of names made public."""
+    leaves, params = taxa.order_by().values("path").query.sql_with_params()
+    with pghistory.context(user=getattr(user, "pk", None), action=action), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE specimens_taxon t SET is_provisional = false, updated_at = now() "
+            f"FROM (SELECT DISTINCT left(l.path, n.k * {TAXON_PATH_STEP}) AS prefix FROM ({leaves}) AS l(path) "
+            f"CROSS JOIN generate_series(1, length(l.path) / {TAXON_PATH_STEP}) AS n(k)) p "
+            "WHERE t.path = p.prefix AND t.is_provisional",
+            params,
+        )
+        return cursor.rowcount
+
+
+def _specimen_taxa_make_public(specimens: QuerySet[Specimen], *, user=None, action: str) -> int:
+    """The names (and their ancestors) of `specimens`, published by this write, join the public tree."""
+    return taxa_make_public(taxa=Taxon.objects.filter(pk__in=specimens.exclude(taxon=None).values("taxon_id")),
+                            user=user, action=action)
+
+
+@transaction.atomic
+def taxon_accept(*, taxon: Taxon, user=None) -> Taxon:
+    """A curator accepts a provisional name: it and its provisional ancestors join the public tree."""
+    taxa_make_public(taxa=Taxon.objects.filter(pk=taxon.pk), user=user, action="taxon_accept")
+    taxon.refresh_from_db()
+    return taxon
 
 
 @transaction.atomic
@@ -573,6 +617,8 @@ def specimen_bulk_publish(*, specimens, user=None) -> tuple[int, list[str]]:
 
     eligible = specimens.filter(status__in=[Specimen.Status.DRAFT, Specimen.Status.IN_REVIEW]).exclude(scientific_name="")
     refused = [f"{c}: {PUBLISH_NEEDS_NAME}" for c in specimens.filter(scientific_name="").values_list("catalog_number", flat=True)[:50]]
+    # Their provisional names join the public tree (one UPDATE), read before the records change state.
+    _specimen_taxa_make_public(eligible, user=user, action="specimen_bulk_publish")
     with pghistory.context(user=getattr(user, "pk", None), action="specimen_bulk_publish", source="bulk"):
         count = eligible.update(status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None,
                                 withdrawn_reason="", version=F("version") + 1, updated_at=timezone.now())
@@ -592,6 +638,8 @@ def identification_add(*, specimen: Specimen, scientific_name: str, identified_b
         current.version += 1
         current.save()
         Identification.objects.filter(specimen=current, is_current=True).update(is_current=False)
+        if taxon.is_provisional and current.status == Specimen.Status.PUBLISHED:
+            _specimen_taxa_make_public(Specimen.objects.filter(pk=current.pk), user=user, action="identification_add")
         return Identification.objects.create(
             specimen=current, taxon=taxon, verbatim_identification=str(taxon), identified_by=identified_by,
             date_identified=date_identified, identification_qualifier=identification_qualifier,

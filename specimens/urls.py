@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.specimen_list, name="curate_list"),
     path("bulk/", views.specimen_bulk_view, name="curate_bulk"),
     path("taxa/autocomplete/", views.taxon_autocomplete, name="taxon_autocomplete"),
+    path("taxa/<uuid:uuid>/accept/", views.taxon_accept_view, name="taxon_accept"),
     path("agents/autocomplete/", views.agent_autocomplete, name="agent_autocomplete"),
     path("imports/", views.import_list_view, name="curate_imports"),
     path("imports/<uuid:uuid>/", views.import_detail_view, name="curate_import_detail"),

@@ -14,7 +14,7 @@ from institutions.selectors import collection_get_by_full_code, institution_scop
 from ..filters import SpecimenFilter, TaxonFilter
 from ..models import Specimen
 from ..public import exact_scope, payload_for_viewer, public_annotations
-from ..selectors import specimen_get_for, specimen_list_visible, taxon_list
+from ..selectors import specimen_get_for, specimen_list_visible, taxon_list_for
 from ..services import (
     specimen_create,
     specimen_delete,
@@ -170,13 +170,14 @@ class SpecimenWithdrawApi(APIView):
 
 
 class TaxonListApi(ListAPIView):
-    """The taxonomic tree. `?parent=<uuid>` lists children (lazy tree); `?q=` is a name prefix."""
+    """The taxonomic tree. `?parent=<uuid>` lists children (lazy tree); `?q=` is a name prefix.
+    Provisional names (on unpublished records only) are listed to their institutions' staff alone."""
 
     serializer_class = TaxonOutputSerializer
     filterset_class = TaxonFilter
 
     def get_queryset(self):
-        return taxon_list().select_related("parent")
+        return taxon_list_for(user=self.request.user).select_related("parent")
 
 
 class TaxonDetailApi(RetrieveAPIView):
@@ -184,4 +185,4 @@ class TaxonDetailApi(RetrieveAPIView):
     lookup_field = "uuid"
 
     def get_queryset(self):
-        return taxon_list().select_related("parent")
+        return taxon_list_for(user=self.request.user).select_related("parent")

@@ -23,14 +23,16 @@ from pathlib import Path
 import pghistory
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 import psycopg
 from psycopg import sql as psql
 
 from institutions.models import Collection
-from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen
+from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen, Taxon
+from specimens.selectors import specimen_state_refusal, specimen_states_editable
 from specimens.services import HIGHER as HIGHER_COLUMNS
-from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure, taxon_path_segment
+from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure, taxa_make_public, taxon_path_segment
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import row_type_is_occurrence
@@ -603,6 +605,7 @@ class _ImportRun:
                  for line, column, value, message in self.python_errors],
                 batch_size=5000,
             )
+        self.states_check()
         self.sql(
             f'CREATE UNLOGGED TABLE "{self.rows}_bad" AS SELECT DISTINCT line FROM specimens_importrowerror '
             "WHERE batch_id = %s AND severity = 'error'",
@@ -610,6 +613,40 @@ class _ImportRun:
         )
         self.sql(f'DELETE FROM "{self.rows}" r USING "{self.rows}_bad" b WHERE b.line = r.line')
         self.sql(f'DROP TABLE "{self.rows}_bad"')
+
+    def states_refused(self) -> list[str]:
+        """The record states the uploader may not change in this collection: the rule the form and
+        the API apply (specimens.selectors.specimen_states_editable); a digitiser changes drafts only."""
+        user = self.batch.created_by
+        if user is None:  # run by an operator from the command line: no role to limit it
+            return []
+        editable = specimen_states_editable(user=user, institution_id=self.collection.institution_id)
+        return [status for status in Specimen.Status.values if status not in editable]
+
+    def states_check(self, *, lock: bool = False) -> None:
+        """Rows matching a record the uploader may not change in its state are rejected, each with
+        the reason; the rest of the file imports. With `lock` (in the write transaction), the matched
+        records are locked first, so none is published or sent for review between check and write."""
+        refused = self.states_refused()
+        if not refused:
+            return
+        if lock:
+            self.fetch(
+                "SELECT count(*) FROM (SELECT 1 FROM specimens_specimen t WHERE t.id IN "
+                f'(SELECT match_id FROM "{self.rows}" WHERE match_id IS NOT NULL) FOR NO KEY UPDATE OF t) l'
+            )
+        self.sql(
+            'INSERT INTO "specimens_importrowerror" (batch_id, severity, line, "column", value, message) '
+            f"SELECT %s, 'error', r.line, 'catalogNumber', coalesce(r.catalog_number, ''), m.message FROM \"{self.rows}\" r "
+            "JOIN specimens_specimen t ON t.id = r.match_id "
+            "JOIN unnest(%s::text[], %s::text[]) AS m(status, message) ON m.status = t.status",
+            [self.batch.pk, refused, [specimen_state_refusal(status=status) for status in refused]],
+        )
+        if lock:  # validate() drops its rejected rows itself
+            self.sql(
+                f'DELETE FROM "{self.rows}" r USING specimens_specimen t WHERE t.id = r.match_id AND t.status = ANY(%s)',
+                [refused],
+            )
 
     def check_extensions(self) -> None:
         """Extension rows whose coreid points at no core row are reported (they are not imported)."""
@@ -762,8 +799,10 @@ class _ImportRun:
             # at a million rows, more than it saves on row-at-a-time INSERT work).
             self.sql("SET LOCAL jit = off")
             collection_write_lock(self.collection.pk)
+            self.states_check(lock=True)  # a record published or sent for review since validate()
             with self.phase("update"):
                 self._update()
+                self._published_names_make_public()
             # Row insert events skipped (the batch records the insert): see specimens.models.BULK_IMPORT_SETTING.
             self.sql("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
             set_based = self._references_lock()
@@ -918,6 +957,16 @@ class _ImportRun:
             self.sql(f'DROP TABLE "{relinked}"')
         self.sql(f'DROP TABLE "{self.rows}_renamed"')
 
+    def _published_names_make_public(self) -> None:
+        """A published record this import renamed: its name joins the public tree (as specimen_update does)."""
+        if self.updated and "scientificName" in self.columns:
+            published = RawSQL(
+                f'SELECT t.taxon_id FROM specimens_specimen t JOIN "{self.rows}" r ON t.id = r.match_id '
+                "WHERE t.status = %s AND t.taxon_id IS NOT NULL", [Specimen.Status.PUBLISHED.value],
+            )
+            taxa_make_public(taxa=Taxon.objects.filter(pk__in=published, is_provisional=True),
+                             user=self.batch.created_by, action="specimen_import")
+
     def _insert(self) -> None:
         assignments = dict(self._assignments(taxon=True))
         base = f"{settings.PUBLIC_BASE_URL}/specimen/"
@@ -932,6 +981,7 @@ class _ImportRun:
             "institution_id": str(int(self.collection.institution_id)),
             "created_by_id": "NULL" if user_id is None else str(int(user_id)),
             "import_batch_id": str(int(self.batch.pk)),
+            "status": _literal(Specimen.Status.DRAFT.value),  # an import creates drafts, whoever runs it
             "occurrence_id": f"coalesce(r.occurrence_uri, {_literal(base)} || r.uuid::text)",
             "license": _literal(self.collection.default_license),
             "taxon_id": "tx.taxon_id",
@@ -1001,7 +1051,8 @@ def _sql_default(value):
 # --- shared rows: taxa and agents, ensured set-based ------------------------------------------
 
 def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, int]:
-    """Each path [(rank, name, authorship), …] → its leaf taxon id, creating missing nodes.
+    """Each path [(rank, name, authorship), …] → its leaf taxon id, creating missing nodes, provisional
+    (a specimen import's names stay out of the public tree until a record using them is published).
 
     Level by level: one query finds the existing children of the level's parents, one draws ids
     for the missing ones, one COPY inserts them (paths known up front). A leaf name found exactly
@@ -1072,7 +1123,7 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
             with connection.cursor() as cursor:
                 with cursor.copy(
                     'COPY specimens_taxon (id, uuid, created_at, updated_at, parent_id, path, depth, name, authorship, rank, '
-                    'name_id, vernacular_name, kingdom, phylum, class_name, "order", family, genus) FROM STDIN'
+                    'name_id, vernacular_name, kingdom, phylum, class_name, "order", family, genus, is_provisional) FROM STDIN'
                 ) as copy:
                     for taxon_id, prefix in zip(ids, missing):
                         rank, name, authorship = prefix[-1]
@@ -1084,9 +1135,9 @@ def taxa_ensure_paths(paths: list[list[tuple[str, str, str]]]) -> dict[tuple, in
                         if rank in HIGHER_COLUMNS:
                             higher[HIGHER_COLUMNS[rank]] = name
                         path_text = parent_path + taxon_path_segment(taxon_id)
-                        copy.write_row((
+                        copy.write_row((  # provisional: out of the public tree until a record using it is published
                             taxon_id, uuid.uuid4(), now, now, parent_id, path_text, parent_depth + 1, name, authorship,
-                            rank, "", "", *(higher[c] for c in HIGHER_COLUMNS.values()),
+                            rank, "", "", *(higher[c] for c in HIGHER_COLUMNS.values()), True,
                         ))
                         for member in groups[(parent_id, name, authorship)]:
                             node_of[member] = (taxon_id, path_text, parent_depth + 1, higher)

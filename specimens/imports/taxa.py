@@ -643,6 +643,7 @@ class _TreeWrite:
             self.execute("SET LOCAL work_mem = '64MB'")  # a level's existing children sorted in memory, not on disk
             self.forest_build()
             self.nodes_ensure()
+            self.provisional_accept()
             self.rows_count()
             self.blanks_fill()
             self.synonyms_link()
@@ -740,6 +741,13 @@ class _TreeWrite:
                         current[i] = current[i] or value
             if missing:
                 self.nodes_create(missing, depth)
+
+    def provisional_accept(self) -> None:
+        """Names a specimen import brought in provisionally, which this checklist names too, join the
+        public tree: a curator's checklist accepts them (their ancestors are on the same paths)."""
+        if self.existing:
+            self.execute("UPDATE specimens_taxon SET is_provisional = false, updated_at = now() "
+                         "WHERE id = ANY(%s) AND is_provisional", [sorted(self.existing)])
 
     def nodes_create(self, missing: dict[tuple, list[int]], depth: int) -> None:
         ids, prefixes, parent_of, extra = self.ids, self.prefixes, self.parent_of, self.extra

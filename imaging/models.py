@@ -10,6 +10,7 @@ from institutions.models import Institution
 from specimens.models import Specimen
 
 CC_BY_4 = "https://creativecommons.org/licenses/by/4.0/"
+UNSETTLED = ["received", "verified", "validated", "identified", "rendered", "linked"]
 
 
 @pghistory.track()
@@ -29,7 +30,8 @@ class ImagingBatch(PublicIdModel):
         return self.name
 
 
-@pghistory.track()
+# The lease columns change every few seconds while a task works: bookkeeping, not history.
+@pghistory.track(exclude=["lease_owner", "lease_expires_at", "queued_at"])
 class ImageAsset(PublicIdModel):
     """One delivered image file and its way through the pipeline (DESIGN §5)."""
 
@@ -87,6 +89,11 @@ class ImageAsset(PublicIdModel):
     rendered_at = models.DateTimeField(null=True, blank=True)
     linked_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True, help_text="reached done, needs_attention or failed")
+    # The lease: the task working on this image, and until when. Renewed every few seconds while
+    # it works, so a lapsed lease means that task is gone and the image may be queued again.
+    lease_owner = models.CharField(max_length=120, blank=True, help_text="host:pid:token of the task at work")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="last sent to the imaging queue")
 
     class Meta:
         ordering = ["batch", "id"]
@@ -107,6 +114,9 @@ class ImageAsset(PublicIdModel):
             models.Index(fields=["batch", "status"], name="image_asset_batch_status"),
             models.Index(fields=["institution", "status"], name="image_asset_institution_status"),
             models.Index(fields=["specimen", "order"], name="image_asset_specimen_order"),
+            # The reconciler's scan every 30 s reads only the images still in the pipeline.
+            models.Index(fields=["lease_expires_at", "queued_at"], name="image_asset_unsettled_lease",
+                         condition=Q(status__in=UNSETTLED)),
         ]
 
     def __str__(self) -> str:

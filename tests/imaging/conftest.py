@@ -51,20 +51,27 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class CrashWorker:
-    """`celery worker` (prefork, one child) on the crash queues; start, kill and restart it."""
+    """`celery worker` (prefork) on the crash queues, in its own process group; start, kill, restart.
 
-    def __init__(self, media_root: Path, log: Path):
+    Like `make run` it also runs beat (the reconciler every second here, worker_settings);
+    `start(beat=False)` leaves a restarted worker to recover images on its own.
+    """
+
+    def __init__(self, media_root: Path, log: Path, *, concurrency: int = 1, env: dict | None = None):
         self.media_root, self.log_path, self.process = media_root, log, None
+        self.concurrency, self.env = concurrency, env or {}
 
-    def start(self) -> None:
+    def start(self, *, beat: bool = True) -> None:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.imaging.worker_settings",
                "DATABASE_URL": worker_database_url(), "PORTAL_TEST_RUN": os.environ["PORTAL_TEST_RUN"],
-               "MEDIA_ROOT": str(self.media_root)}
+               "MEDIA_ROOT": str(self.media_root), **self.env}
         self.log = open(self.log_path, "a")
+        beat_args = ["--beat", "--schedule", str(self.log_path.with_name("celerybeat-schedule"))] if beat else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "collections_portal", "worker", "-l", "info",
-             "-Q", ",".join(worker_settings.CELERY_QUEUES_ALL), "--concurrency", "1", "--pool", "prefork",
-             "-n", f"crash-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             "-Q", ",".join(worker_settings.CELERY_QUEUES_ALL), "--concurrency", str(self.concurrency),
+             "--pool", "prefork", "-n", f"crash-{uuid.uuid4().hex[:6]}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", *beat_args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         from collections_portal.common.tasks import health_check_task
@@ -101,8 +108,11 @@ class CrashWorker:
 
 
 @pytest.fixture
-def crash_worker(transactional_db, settings, tmp_path):
-    """A killable worker on its own queues and storage root; imaging tasks are routed to it."""
+def crash_worker(request, transactional_db, settings, tmp_path):
+    """A killable worker on its own queues and storage root; imaging tasks are routed to it.
+
+    Parametrize it indirectly with {"concurrency": 2, "env": {...}} to change the worker.
+    """
     from collections_portal.celery import app
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -111,7 +121,7 @@ def crash_worker(transactional_db, settings, tmp_path):
     app.conf.task_routes = worker_settings.CELERY_TASK_ROUTES
     app.amqp.flush_routes()
     app.amqp.__dict__.pop("router", None)  # Celery caches the router built from the old routes
-    worker = CrashWorker(tmp_path / "media", tmp_path / "crash-worker.log")
+    worker = CrashWorker(tmp_path / "media", tmp_path / "crash-worker.log", **getattr(request, "param", {}))
     worker.start()
     try:
         yield worker

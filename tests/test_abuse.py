@@ -337,4 +337,6 @@ def test_404_and_403_pages_are_ours(public_client, digitiser_client):
     forbidden = digitiser_client.get(reverse("specimens:curate_create"))
 
     assert missing.status_code == 404 and "Not found" in missing.content.decode()
+    assert "There is nothing at this address." in missing.content.decode()
+    assert "Resolver404" not in missing.content.decode()
     assert forbidden.status_code == 403 and "Not allowed" in forbidden.content.decode()

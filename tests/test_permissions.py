@@ -13,6 +13,10 @@ DESIGN.md §3 "Roles" (not from the code under test):
 
 Each case builds one specimen; an allowed action must change the database, a refused one must
 leave it (rows and audit events) exactly as it was.
+
+WRITE_MATRIX (at the end) holds every write path — form, API, bulk, import, restore, undo, manual
+image link — × role × draft/published record to the one rule, specimen_states_editable: a
+digitiser changes drafts only, by any path.
 """
 
 import json
@@ -432,3 +436,182 @@ def test_only_curators_and_managers_may_upload_a_checklist(client_for, instituti
                                           created_by=client.user).count() == 1
     else:
         assert ImportBatch.objects.count() == 0
+
+
+# --- every WRITE path × role × record state: one rule (specimens.selectors.specimen_states_editable) ---
+
+# A digitiser changes drafts only, by any path; curators and collection managers change records in
+# any state; programme managers, other institutions' staff and anonymous callers change nothing.
+# Bulk edits and undo are curator tools (a digitiser has neither); the automatic barcode pipeline
+# is not a user's write and keeps linking images to records in any state.
+WRITE_PATHS = ("form", "api", "bulk", "import", "restore", "undo", "image_link")
+NO = "refused"
+WRITE_ROLES = ("anonymous", "digitiser", "curator", "collection_manager", "programme_manager", "other_curator")
+WRITE_MATRIX = {
+    #                                   form  api  bulk  import restore undo image_link
+    ("anonymous", "draft"):             (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+    ("anonymous", "published"):         (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+    ("digitiser", "draft"):             (OK,  OK,  NO,   OK,    OK,     NO,  OK),
+    ("digitiser", "published"):         (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+    ("curator", "draft"):               (OK,  OK,  OK,   OK,    OK,     OK,  OK),
+    ("curator", "published"):           (OK,  OK,  OK,   OK,    OK,     OK,  OK),
+    ("collection_manager", "draft"):    (OK,  OK,  OK,   OK,    OK,     OK,  OK),
+    ("collection_manager", "published"): (OK, OK,  OK,   OK,    OK,     OK,  OK),
+    ("programme_manager", "draft"):     (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+    ("programme_manager", "published"): (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+    ("other_curator", "draft"):         (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+    ("other_curator", "published"):     (NO,  NO,  NO,   NO,    NO,     NO,  NO),
+}
+WRITE_PARAMS = [
+    pytest.param(role, state, path, WRITE_MATRIX[role, state][i], id=f"{role}-{state}-{path}")
+    for (role, state) in WRITE_MATRIX
+    for i, path in enumerate(WRITE_PATHS)
+]
+NEW_LOCALITY = "Kew Gardens, Richmond"
+
+
+def test_write_matrix_covers_every_role_state_and_path():
+    assert {role for role, _ in WRITE_MATRIX} == set(WRITE_ROLES)
+    assert {state for _, state in WRITE_MATRIX} == {"draft", "published"}
+    assert all(len(row) == len(WRITE_PATHS) for row in WRITE_MATRIX.values())
+    assert len(WRITE_PARAMS) == 84
+
+
+def _csv_upload(rows: list[dict], name="rows.csv"):
+    import csv
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return SimpleUploadedFile(name, out.getvalue().encode(), content_type="text/csv")
+
+
+@pytest.fixture
+def write_case(institution, other_institution, client_for, user_with_role, tmp_path):
+    """(client, specimen, act): the record at the caller's own institution (another's for other_curator),
+    prepared for `path`; act() performs the write as the browser or API client would."""
+    from imaging.models import ImageAsset
+    from imaging.services import imaging_batch_create
+    from specimens.imports.services import import_batch_create, import_batch_run
+    from specimens.tasks import specimen_import_task
+
+    def make(role, state, path):
+        collection = CollectionFactory(institution=institution, code="BOT")
+        if role == "other_curator":
+            CollectionFactory(institution=other_institution, code="ZOO")  # a collection of their own to offer
+            client = client_for("curator", other_institution)
+        else:
+            client = client_for(None if role == "anonymous" else role, institution)
+        published = state == "published"
+        specimen = SpecimenFactory(
+            collection=collection, catalog_number="E00000001", locality="Old place",
+            status=Specimen.Status.PUBLISHED if published else Specimen.Status.DRAFT,
+            published_at=timezone.now() if published else None,
+        )
+        detail = reverse("specimens_api:specimen_detail", args=[specimen.uuid])
+
+        if path == "form":
+            def act():
+                return client.post(reverse("specimens:curate_edit", args=[specimen.uuid]),
+                                   data=form_data(specimen, locality=NEW_LOCALITY, version=specimen.version))
+        elif path == "api":
+            def act():
+                return client.patch(detail, data=json.dumps({"version": specimen.version, "locality": NEW_LOCALITY}),
+                                    content_type="application/json")
+        elif path == "bulk":
+            def act():
+                return client.post(reverse("specimens:curate_bulk"), {
+                    "bulk_action": "set_field", "field": "locality", "value": NEW_LOCALITY, "selected": [str(specimen.uuid)]})
+        elif path == "import":
+            def act():
+                from specimens.models import ImportBatch
+
+                response = client.post(reverse("specimens:curate_imports"), {
+                    "kind": "specimens", "collection": collection.pk,
+                    "file": _csv_upload([{"catalogNumber": specimen.catalog_number, "locality": NEW_LOCALITY}])})
+                for batch in ImportBatch.objects.all():  # what the bulk worker would run, as the uploader
+                    specimen_import_task(batch.pk)
+                return response
+        elif path == "restore":  # revert to the insert event, undoing a later edit
+            from django.apps import apps
+
+            Specimen.objects.filter(pk=specimen.pk).update(locality="Wrong place", version=2)
+            insert = apps.get_model("specimens", "SpecimenEvent").objects.get(pgh_obj_id=specimen.pk, pgh_label="insert")
+
+            def act():
+                return client.post(reverse("specimens:curate_revert", args=[specimen.uuid]), {"event": insert.pgh_id, "version": 2})
+        elif path == "undo":  # a curator's import changed the record; the caller undoes it
+            source = tmp_path / "curator.csv"
+            source.write_text(f"catalogNumber,locality\n{specimen.catalog_number},Imported place\n")
+            batch = import_batch_run(batch_id=import_batch_create(
+                collection=collection, path=source, user=user_with_role("curator", institution)).pk)
+            assert batch.updated_count == 1
+
+            def act():
+                return client.post(reverse("specimens:curate_import_undo", args=[batch.uuid]))
+        else:  # image_link: an image the pipeline could not place, linked by hand
+            asset = ImageAsset.objects.create(
+                batch=imaging_batch_create(institution=institution, name="Tray 1"), institution=institution,
+                original_name="IMG_0042.jpg", sha256="ab" * 32, status=ImageAsset.Status.NEEDS_ATTENTION, width=640, height=480,
+            )
+
+            def act():
+                return client.post(reverse("imaging:unmatched_link", args=[asset.uuid]),
+                                   {"catalog_number": specimen.catalog_number})
+        return client, specimen, act
+
+    return make
+
+
+def write_state(specimen):
+    from imaging.models import ImageAsset
+    from specimens.models import SpecimenEvent
+
+    return {
+        "row": Specimen.objects.filter(pk=specimen.pk).values("version", "status", "locality", "media_count").first(),
+        "events": SpecimenEvent.objects.filter(pgh_obj_id=specimen.pk).count(),
+        "images": list(ImageAsset.objects.filter(specimen_id=specimen.pk).values_list("pk", flat=True)),
+    }
+
+
+@pytest.mark.parametrize("role, state, path, outcome", WRITE_PARAMS)
+def test_every_write_path_follows_one_rule(write_case, role, state, path, outcome):
+    from specimens.models import ImportRowError
+    from specimens.selectors import specimen_state_refusal
+
+    client, specimen, act = write_case(role, state, path)
+    before = write_state(specimen)
+
+    response = act()
+
+    after = write_state(specimen)
+    if outcome == NO:
+        assert after == before, f"{role} changed a {state} record through {path}"
+        if role == "anonymous":
+            assert response.status_code in (302, 401, 403)
+            if response.status_code == 302:
+                assert response["Location"].startswith(reverse("login"))
+        if role == "digitiser" and state == "published":  # the same reason, wherever it is reported
+            refusal = specimen_state_refusal(status=state)
+            if path in ("form", "api", "restore"):
+                assert response.status_code == 403
+            elif path == "import":
+                assert list(ImportRowError.objects.values_list("message", flat=True)) == [refusal]
+            elif path == "image_link":
+                assert response.status_code == 400 and refusal in response.content.decode().replace("&#x27;", "'")
+        return
+    assert response.status_code in (200, 302), response.content[:300]
+    assert after["row"]["status"] == before["row"]["status"], "no write path changes the workflow state"
+    if path == "image_link":
+        assert after["row"]["media_count"] == 1 and len(after["images"]) == 1
+    elif path == "restore":
+        assert after["row"]["locality"] == "Old place"
+    elif path == "undo":
+        assert after["row"]["locality"] == "Old place"
+    else:
+        assert after["row"]["locality"] == NEW_LOCALITY
+    assert after["events"] > before["events"] or path == "image_link", "every allowed edit leaves an audit event"

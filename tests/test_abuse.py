@@ -150,6 +150,15 @@ def test_the_address_behind_our_proxy_is_the_one_counted(user_with_role, institu
     assert AccessAttempt.objects.get(username=curator.username).ip_address == "198.51.100.3"
 
 
+def test_a_forged_forwarded_address_that_is_not_an_address_falls_back_to_the_socket(user_with_role, institution, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    curator = user_with_role(Role.CURATOR, institution)
+    Client().post("/accounts/login/", {"username": curator.username, "password": "guess"},
+                  REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="not-an-address")
+
+    assert AccessAttempt.objects.get(username=curator.username).ip_address == "10.0.0.2"
+
+
 def test_token_and_session_access_to_the_api_still_work_with_lockout_installed(curator_client, institution, user_with_role):
     CollectionFactory(institution=institution, code="BOT")
     curator = user_with_role(Role.CURATOR, institution)

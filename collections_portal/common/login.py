@@ -3,6 +3,7 @@
 django-axes counts failures and decides; these are the two hooks it calls (settings: AXES_*).
 """
 
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -14,11 +15,14 @@ logger = logging.getLogger(__name__)
 LOGIN_LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minutes."
 
 
-def login_locked_out(request: HttpRequest, response: HttpResponse | None, credentials: dict | None) -> HttpResponse:
+def login_locked_out(
+    request: HttpRequest, response: HttpResponse | None, credentials: dict | None
+) -> HttpResponse:
     """Our lockout page, 429, for /accounts/login/ and /admin/login/ alike."""
     minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
     username = (credentials or {}).get("username") or ""
-    logger.warning("Sign-in refused during a lockout: account %r from %s", username, getattr(request, "axes_ip_address", None))
+    address = getattr(request, "axes_ip_address", None)
+    logger.warning("Sign-in refused during a lockout: account %r from %s", username, address)
     locked = render(request, "registration/login_locked_out.html",
                     {"message": LOGIN_LOCKED_OUT.format(minutes=minutes)}, status=429)
     locked["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
@@ -33,7 +37,12 @@ def client_ip_address(request: HttpRequest) -> str | None:
     """
     remote = request.META.get("REMOTE_ADDR")
     proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [a.strip() for a in header.split(",") if a.strip()]
     if proxies <= 0 or not forwarded:
         return remote
-    return forwarded[-min(proxies, len(forwarded))]
+    candidate = forwarded[-min(proxies, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))  # the column is an inet: never store junk
+    except ValueError:
+        return remote

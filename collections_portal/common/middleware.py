@@ -11,7 +11,9 @@ from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import SuspiciousOperation
 
-INVALID_CHARACTERS = "The address contains characters that are not allowed (control characters or invalid UTF-8)."
+INVALID_CHARACTERS = (
+    "The address contains characters that are not allowed (control characters or invalid UTF-8)."
+)
 
 # C0 control characters except tab, LF and CR; and lone surrogates (strict UTF-8 decoding cannot
 # produce one, but an ASGI server's own decoding might).

@@ -38,7 +38,8 @@ class JSONParser(parsers.JSONParser):
         except (UnicodeDecodeError, LookupError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         # Most bodies have too few brackets to go that deep; only the others are scanned.
-        if text.count("[") + text.count("{") > self.max_depth and json_nesting_depth(text) > self.max_depth:
+        brackets = text.count("[") + text.count("{")
+        if brackets > self.max_depth and json_nesting_depth(text) > self.max_depth:
             raise ParseError(JSON_TOO_DEEP.format(limit=self.max_depth))
         try:
             return json.loads(text, parse_constant=json.strict_constant if self.strict else None)

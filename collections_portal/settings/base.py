@@ -269,6 +269,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "collections_portal.common.throttling.PortalRateThrottle",
     ],
+    # Anonymous callers are told apart by the address our own proxies saw, never a client's XFF.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {"anon": env.str("API_ANON_RATE", default="120/minute"),
                                "user": env.str("API_USER_RATE", default="1200/minute")},
 }

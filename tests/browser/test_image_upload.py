@@ -43,10 +43,14 @@ def test_digitiser_uploads_a_folder_and_watches_it_through_the_stages(live_serve
     assert ImageAsset.objects.get(original_name="IMG_0001.tif").specimen == specimen
     assert "unsupported_type" in page.locator("#batch-rows").inner_text()
 
-    # A curator resolves the waiting image by hand from the queue.
-    other = SpecimenFactory(collection=collection, catalog_number="NHMUK010999999", status=Specimen.Status.PUBLISHED)
+    # The digitiser resolves the waiting image by hand from the queue: to a draft, as digitisers
+    # change drafts only (an image on a published record would be public at once).
+    other = SpecimenFactory(collection=collection, catalog_number="NHMUK010999999", status=Specimen.Status.DRAFT)
     page.get_by_role("link", name="Unmatched images queue").click()
     page.screenshot(path=f"{screenshots_dir}/imaging-unmatched.png", full_page=True)
+    page.get_by_label("Catalogue number").fill("NHMUK010123456")
+    page.get_by_role("button", name="Link").click()
+    assert "This record is published; digitisers may change drafts only" in page.get_by_role("alert").inner_text()
     page.get_by_label("Catalogue number").fill("NHMUK010999999")
     page.get_by_role("button", name="Link").click()
     assert "Linked IMG_0002.jpg to NHMUK010999999." in page.locator(".messages").inner_text()

@@ -32,6 +32,19 @@ class ArchiveError(Exception):
     """The file as a whole cannot be read; the message is for the curator."""
 
 
+def _relative(name: str) -> str:
+    """An entry name as a relative POSIX name: '/eml.xml' and './eml.xml' are 'eml.xml'.
+
+    Some IPT versions write every entry with a leading '/'. Nothing is ever extracted, and members
+    are read by these names only, so a leading '/' or './' climbs nowhere; '..' still does, and
+    stays refused.
+    """
+    name = name.replace("\\", "/")
+    while name.startswith(("/", "./")):
+        name = name[1:] if name.startswith("/") else name[2:]
+    return name
+
+
 def _hidden(name: str) -> bool:
     parts = PurePosixPath(name).parts
     return any(p in IGNORED_PARTS for p in parts) or PurePosixPath(name).name.startswith("._")
@@ -89,8 +102,9 @@ class ZipSource(Source):
         kept: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             name = info.filename
-            path = PurePosixPath(name.replace("\\", "/"))
-            if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or path.is_absolute():
+            relative = _relative(name)
+            path = PurePosixPath(relative)
+            if (len(relative) > 1 and relative[1] == ":") or path.is_absolute():
                 raise ArchiveError(f"The zip entry '{name}' has an absolute path; refused.")
             if ".." in path.parts:
                 raise ArchiveError(f"The zip entry '{name}' points outside the archive ('..'); refused.")
@@ -113,6 +127,8 @@ class ZipSource(Source):
                     f"The zip entry '{name}' expands {info.file_size // max(info.compress_size, 1)}× "
                     f"(limit {MAX_RATIO}×); refused (possible zip bomb)."
                 )
+            if str(path) in kept:
+                raise ArchiveError(f"The zip has two entries named '{path}' ('{kept[str(path)].filename}' and '{name}'); refused.")
             kept[str(path)] = info
         return kept
 

@@ -3,6 +3,7 @@ import uuid
 import pghistory
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models import F, Q
@@ -194,7 +195,41 @@ class BasisOfRecord(models.TextChoices):
     OCCURRENCE = "Occurrence", "Occurrence"
 
 
-@pghistory.track(*bulk_import_trackers(), before_import_tracker())
+# Derived MIDS columns stay out of the history (and so fire no update event): a re-assessment of a
+# million records after a new mapping release is not a million edits.
+SPECIMEN_UNTRACKED_FIELDS = ["mids_level", "mids_assessment", "mids_assessed_at", "mids_terms"]
+
+
+class MidsAssessment(models.Model):
+    """One outcome of the MIDS evaluator (standards.mids), shared by every specimen that has it.
+
+    The outcome depends only on which mapped terms hold a value (or a placeholder), so a million
+    records fall into a few hundred distinct assessments: each specimen points at its own (with
+    `mids_level` copied beside it for filters and sorting), and a re-assessment rewrites two
+    narrow columns per record instead of a JSON document.
+    """
+
+    mapping_set = models.CharField(max_length=64, help_text="SSSOM mapping_set_id, e.g. mids_dwc-a_biology_1")
+    mapping_version = models.CharField(max_length=64, help_text="mapping_set_version:sha256 of the vendored files")
+    states_key = models.CharField(max_length=64, editable=False, help_text="sha256 of the terms with a value")
+    level = models.SmallIntegerField(help_text="-1 below MIDS-0, else 0 to 3")
+    # [{"element", "level", "pass", "term" | "reason"}], in level order
+    elements = models.JSONField(default=list)
+    blocking = ArrayField(models.CharField(max_length=64), default=list, help_text="failing elements of the next level")
+    failing = ArrayField(models.CharField(max_length=64), default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mapping_version", "mapping_set", "states_key"], name="mids_assessment_unique"),
+            models.CheckConstraint(condition=Q(level__gte=-1, level__lte=3), name="mids_assessment_level_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"MIDS-{self.level} ({self.mapping_set})"
+
+
+@pghistory.track(*bulk_import_trackers(), before_import_tracker(), exclude=SPECIMEN_UNTRACKED_FIELDS)
 class Specimen(PublicIdModel):
     """One physical specimen, one Darwin Core Occurrence row. Field names follow Darwin Core."""
 
@@ -212,7 +247,18 @@ class Specimen(PublicIdModel):
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="specimens", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(default=1, help_text="optimistic lock: +1 on every save")
+    # MIDS (specimens.mids): -1 below MIDS-0, 0 to 3, null never assessed; the reasons in mids_assessment.
     mids_level = models.SmallIntegerField(null=True, blank=True)
+    # No database constraint: assessments are never deleted, and a re-assessment of a million rows
+    # would otherwise run a million foreign-key checks.
+    mids_assessment = models.ForeignKey(
+        MidsAssessment, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+", db_index=False,
+        db_constraint=False, editable=False,
+    )
+    mids_assessed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Darwin Core values an import brought for MIDS-mapped terms that have no column here
+    # (institutionCode, associatedMedia, footprintWKT, formation, ...), kept so an edit does not lose them.
+    mids_terms = models.JSONField(null=True, blank=True, editable=False)
     media_count = models.PositiveIntegerField(default=0)
     # Linked images in order, written by imaging through specimen_media_set (IIIF service paths).
     media = models.JSONField(default=list, blank=True)
@@ -310,7 +356,7 @@ class Specimen(PublicIdModel):
             ),
             models.CheckConstraint(condition=Q(month__gte=1, month__lte=12) | Q(month__isnull=True), name="specimen_month_range"),
             models.CheckConstraint(condition=Q(day__gte=1, day__lte=31) | Q(day__isnull=True), name="specimen_day_range"),
-            models.CheckConstraint(condition=Q(mids_level__gte=0, mids_level__lte=3) | Q(mids_level__isnull=True), name="specimen_mids_level_range"),
+            models.CheckConstraint(condition=Q(mids_level__gte=-1, mids_level__lte=3) | Q(mids_level__isnull=True), name="specimen_mids_level_range"),
             models.CheckConstraint(condition=Q(version__gte=1), name="specimen_version_positive"),
             models.CheckConstraint(
                 condition=Q(event_date_end__gte=F("event_date_start")) | Q(event_date_end__isnull=True) | Q(event_date_start__isnull=True),

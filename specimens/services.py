@@ -21,6 +21,7 @@ from institutions.models import Collection, CollectionMetric
 from institutions.services import collection_metric_record
 
 from .dates import EventDateError, parse_event_date
+from .mids import specimen_mids_assess, specimen_mids_assess_ids
 from .models import SENSITIVITY_ORDER, SENSITIVITY_ORDER_SQL, TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
 
 # Fields a curator edits directly; the rest are derived or set by workflow services.
@@ -174,6 +175,7 @@ def specimen_create(*, collection: Collection, data: dict, user=None, source: st
                 **{f: getattr(specimen, f) for f in IDENTIFICATION_FIELDS},
             )
         specimen_agent_links_sync(specimens=[specimen], fields=AGENT_LINK_ROLES, user=user)
+    specimen_mids_assess(specimens=[specimen])  # in this transaction: the saved page shows the level
     return specimen
 
 
@@ -219,6 +221,7 @@ def specimen_update(*, specimen: Specimen, data: dict, expected_version: int, us
         if new_taxon is not None and new_taxon.is_provisional and current.status == Specimen.Status.PUBLISHED:
             _specimen_taxa_make_public(Specimen.objects.filter(pk=current.pk), user=user, action="specimen_update")
         specimen_agent_links_sync(specimens=[current], fields=changed & set(AGENT_LINK_ROLES), user=user)
+    specimen_mids_assess(specimens=[current])
     return current
 
 
@@ -298,6 +301,7 @@ def preparation_add(*, specimen: Specimen, preparation_type: str, count: int = 1
     preparation.full_clean(validate_constraints=False)
     with pghistory.context(user=getattr(user, "pk", None), action="preparation_add"):
         preparation.save()
+    specimen_mids_assess(specimens=[specimen])  # a preparation is the record's ObjectType
     return preparation
 
 
@@ -601,12 +605,14 @@ def specimen_bulk_update_field(*, specimens, field: str, value, user=None) -> in
     from django.db.models import F
 
     targets = specimens.exclude(**{field: value})
-    relink = list(targets.values_list("pk", flat=True)) if field in AGENT_LINK_ROLES else []
+    changed_ids = list(targets.values_list("pk", flat=True))
+    relink = changed_ids if field in AGENT_LINK_ROLES else []
     with pghistory.context(user=getattr(user, "pk", None), action="specimen_bulk_update", source="bulk"):
         count = targets.update(**{field: value, "version": F("version") + 1, "updated_at": timezone.now()})
         if relink:
             specimen_agent_links_sync(specimens=list(Specimen.objects.filter(pk__in=relink).only("pk", field)),
                                       fields=[field], user=user)
+        specimen_mids_assess_ids(specimen_ids=changed_ids)
     return count
 
 
@@ -640,11 +646,13 @@ def identification_add(*, specimen: Specimen, scientific_name: str, identified_b
         Identification.objects.filter(specimen=current, is_current=True).update(is_current=False)
         if taxon.is_provisional and current.status == Specimen.Status.PUBLISHED:
             _specimen_taxa_make_public(Specimen.objects.filter(pk=current.pk), user=user, action="identification_add")
-        return Identification.objects.create(
+        identification = Identification.objects.create(
             specimen=current, taxon=taxon, verbatim_identification=str(taxon), identified_by=identified_by,
             date_identified=date_identified, identification_qualifier=identification_qualifier,
             type_status=type_status, is_current=True,
         )
+    specimen_mids_assess(specimens=[current])
+    return identification
 
 
 # --- called by imaging (DESIGN §2.1) ----------------------------------------------------------
@@ -660,3 +668,4 @@ def specimen_media_set(*, specimen_id: int, media: list[dict]) -> None:
     """
     with pghistory.context(action="specimen_media_set"):
         Specimen.objects.filter(pk=specimen_id).update(media=media, media_count=len(media), updated_at=timezone.now())
+    specimen_mids_assess_ids(specimen_ids=[specimen_id])  # an image is the record's Media and MediaID

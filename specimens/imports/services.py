@@ -30,6 +30,7 @@ from psycopg import sql as psql
 
 from institutions.models import Collection
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen, Taxon
+from specimens.mids import mids_assess_import
 from specimens.selectors import specimen_state_refusal, specimen_states_editable
 from specimens.services import HIGHER as HIGHER_COLUMNS
 from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure, taxa_make_public, taxon_path_segment
@@ -281,6 +282,8 @@ class _ImportRun:
                 counts = self.count(after_write=True)
                 import_batch_set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
                           rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
+            with self.phase("mids"):  # every record written, in one pass, in the same transaction
+                mids_assess_import(rows_table=self.rows, stage_table=self.stage, columns=self.columns)
 
     def analyze_targets(self) -> None:
         """Statistics for the tables written, when they have none or the import is large beside them.

@@ -1,0 +1,276 @@
+"""MIDS levels of specimens, kept current (DESIGN §4.5): the writes around standards.mids.
+
+One path for every scope: `specimen_mids_assess` reads the records' Darwin Core values in one
+query (our columns, the institution, the taxon, agents with an ORCID or Wikidata id, images, the
+collection's licence, and the terms an import kept in `mids_terms`), evaluates them in Python
+(records with the same terms present share one MidsAssessment), then writes `mids_level`,
+`mids_assessment` and `mids_assessed_at` in one UPDATE (VALUES for a few records; COPY into a
+temporary table, then UPDATE … FROM, for many). Callers own the transaction: an edit's service,
+the import's write transaction, or `compute_mids`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg import sql as psql
+
+from standards.mids import MAPPING_SETS, MappingSet, MidsResult
+
+from .models import MidsAssessment, Specimen
+
+# Darwin Core term → SQL over s (specimen), c (collection), i (institution), t (taxon).
+SPECIMEN_TERM_SQL = {
+    "catalogNumber": "s.catalog_number",
+    "otherCatalogNumbers": "s.other_catalog_numbers",
+    "occurrenceID": "s.occurrence_id",
+    "institutionCode": "i.code",
+    "institutionID": "coalesce(nullif(i.ror_id, ''), 'https://www.gbif.org/grscicoll/institution/' || i.grscicoll_key::text)",
+    "scientificName": "s.scientific_name",
+    "scientificNameID": "t.name_id",
+    "vernacularName": "t.vernacular_name",
+    "verbatimIdentification": "s.verbatim_identification",
+    "preparations": "s.preparations",
+    # GBIF reads a record without a licence under its dataset's; ours is the collection's.
+    "license": "coalesce(nullif(btrim(s.license), ''), c.default_license)",
+    "modified": "s.updated_at::text",
+    "locality": "s.locality",
+    "county": "s.county",
+    "verbatimLocality": "s.verbatim_locality",
+    "country": "s.country",
+    "countryCode": "s.country_code",
+    "stateProvince": "s.state_province",
+    "waterBody": "s.water_body",
+    "locationID": "s.location_id",
+    "decimalLatitude": "s.decimal_latitude::text",
+    "decimalLongitude": "s.decimal_longitude::text",
+    "geodeticDatum": "s.geodetic_datum",
+    "coordinateUncertaintyInMeters": "s.coordinate_uncertainty_in_meters::text",
+    "coordinatePrecision": "s.coordinate_precision::text",
+    "recordedBy": "s.recorded_by",
+    "recordedByID": "s.recorded_by_id",
+    "eventDate": "s.event_date",
+    "year": "s.year::text",
+    "verbatimEventDate": "s.verbatim_event_date",
+    "recordNumber": "s.record_number",
+    "fieldNumber": "s.field_number",
+    # An image of our own is a multimedia row with an identifier (its IIIF service).
+    "Multimedia.identifier": "CASE WHEN s.media_count > 0 THEN 'image' END",
+}
+# Facts from related rows, read per record (few records) or joined once (many).
+RELATED_TERM_SQL = {
+    "preparations": ("(SELECT min(p.preparation_type) FROM specimens_preparation p WHERE p.specimen_id = s.id)",
+                     "prep.value"),
+    "recordedByID": (
+        "(SELECT min(coalesce(a.orcid, a.wikidata_qid)) FROM specimens_specimenagent l JOIN specimens_agent a "
+        "ON a.id = l.agent_id WHERE l.specimen_id = s.id AND l.role = 'collector' "
+        "AND (a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL))", "ag.collector"),
+    "identifiedByID": (
+        "(SELECT min(coalesce(a.orcid, a.wikidata_qid)) FROM specimens_specimenagent l JOIN specimens_agent a "
+        "ON a.id = l.agent_id WHERE l.specimen_id = s.id AND l.role = 'determiner' "
+        "AND (a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL))", "ag.determiner"),
+}
+RELATED_JOINS = (
+    "LEFT JOIN (SELECT specimen_id, min(preparation_type) AS value FROM specimens_preparation GROUP BY specimen_id) prep "
+    "ON prep.specimen_id = s.id "
+    "LEFT JOIN (SELECT l.specimen_id, min(coalesce(a.orcid, a.wikidata_qid)) FILTER (WHERE l.role = 'collector') AS collector, "
+    "min(coalesce(a.orcid, a.wikidata_qid)) FILTER (WHERE l.role = 'determiner') AS determiner "
+    "FROM specimens_specimenagent l JOIN specimens_agent a ON a.id = l.agent_id "
+    "WHERE a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL GROUP BY l.specimen_id) ag ON ag.specimen_id = s.id"
+)
+# Terms a mapping set reads that no Specimen column holds: an import keeps their values in mids_terms.
+ALL_MAPPED_TERMS = tuple(dict.fromkeys(t for m in MAPPING_SETS.values() for t in m.terms))
+IMPORT_WRITES_TERMS: set[str] = set()  # filled lazily from specimens.imports.fields (imports import us)
+FEW = 500  # up to this many records: VALUES in the UPDATE itself; beyond: COPY into a temporary table
+
+def import_kept_terms() -> tuple[str, ...]:
+    """MIDS-mapped terms an import keeps in mids_terms: those it writes to no column."""
+    from .imports.fields import TERM_FIELDS
+
+    return tuple(t for t in ALL_MAPPED_TERMS if t not in TERM_FIELDS and not t.startswith("Multimedia."))
+
+
+def specimen_mids_record(values: dict, kept: dict | None) -> dict:
+    """The record the evaluator reads: kept import terms, then our own values over them."""
+    record = dict(kept) if kept else {}
+    for term, value in values.items():
+        if value is not None and value != "":
+            record[term] = value
+    return record
+
+
+def _states_key(states) -> str:
+    return hashlib.sha256(json.dumps(states, separators=(",", ":")).encode()).hexdigest()
+
+
+def mids_assessment_for(mapping: MappingSet, states, seen: dict) -> tuple[int, MidsResult]:
+    """The shared assessment row for these states, created on first sight (a race leaves one row).
+
+    `seen` caches ids for one pass only: a row created in a transaction that rolls back is gone.
+    """
+    result = mapping.evaluate_states(states)
+    key = (mapping.mapping_version, mapping.id, states)
+    found = seen.get(key)
+    if found is None:
+        row, _ = MidsAssessment.objects.get_or_create(
+            mapping_version=key[0], mapping_set=key[1], states_key=_states_key(states),
+            defaults={"level": result.level, "elements": [e.as_dict() for e in result.elements],
+                      "blocking": list(result.blocking), "failing": list(result.failing)},
+        )
+        found = seen[key] = row.pk
+    return found, result
+
+
+def _select_sql(*, where: str, many: bool, extra_select: str = "", extra_from: str = "") -> str:
+    columns = []
+    for term, expression in SPECIMEN_TERM_SQL.items():
+        if term in RELATED_TERM_SQL:
+            single, joined = RELATED_TERM_SQL[term]
+            expression = f"coalesce(nullif({expression}, ''), {joined if many else single})"
+        columns.append(expression)
+    columns.append(RELATED_TERM_SQL["identifiedByID"][1 if many else 0])
+    return (
+        f"SELECT s.id, c.mids_discipline, s.mids_terms, s.mids_level, s.mids_assessment_id, {', '.join(columns)}{extra_select} "
+        "FROM specimens_specimen s JOIN institutions_collection c ON c.id = s.collection_id "
+        "JOIN institutions_institution i ON i.id = s.institution_id LEFT JOIN specimens_taxon t ON t.id = s.taxon_id "
+        f"{RELATED_JOINS if many else ''} {extra_from} WHERE {where}"
+    )
+
+
+TERM_ORDER = (*SPECIMEN_TERM_SQL, "identifiedByID")
+
+
+def _assess_rows(rows: Iterable[tuple], *, kept_terms: tuple[str, ...] = ()) -> Iterable[tuple]:
+    """(id, level, assessment id, new mids_terms or the old, changed?) per row read by _select_sql."""
+    width = len(TERM_ORDER)
+    seen: dict = {}
+    for row in rows:
+        specimen_id, discipline, old_kept, old_level, old_assessment = row[:5]
+        if isinstance(old_kept, str):  # Django's connection hands jsonb over as text
+            old_kept = json.loads(old_kept)
+        values = dict(zip(TERM_ORDER, row[5:5 + width]))
+        kept = old_kept
+        if kept_terms:  # an import: the file's values of the kept terms replace the old ones
+            kept = dict(old_kept or {})
+            for term, value in zip(kept_terms, row[5 + width:]):
+                if value is None or value == "":
+                    kept.pop(term, None)
+                else:
+                    kept[term] = value
+            kept = kept or None
+        mapping = MAPPING_SETS[discipline or "biology"]
+        assessment_id, result = mids_assessment_for(mapping, mapping.states(specimen_mids_record(values, kept)), seen)
+        changed = (old_level, old_assessment) != (result.level, assessment_id) or kept != old_kept
+        yield specimen_id, result.level, assessment_id, kept, changed
+
+
+def _write(assessed: list[tuple], *, with_terms: bool) -> int:
+    """One UPDATE for the changed rows: VALUES when few, else COPY into a temporary table first."""
+    changed = [row for row in assessed if row[4]]
+    if not changed:
+        return 0
+    now = timezone.now()
+    terms_set = psql.SQL(", mids_terms = v.terms") if with_terms else psql.SQL("")
+    with connection.cursor() as cursor:
+        if len(changed) <= FEW:
+            values = psql.SQL(", ").join(
+                psql.SQL("({}::bigint, {}::smallint, {}::bigint, {}::jsonb)").format(
+                    psql.Literal(i), psql.Literal(level), psql.Literal(aid),
+                    psql.Literal(json.dumps(terms) if terms is not None else None))
+                for i, level, aid, terms, _ in changed
+            )
+            source = psql.SQL("(VALUES {}) AS v (id, level, aid, terms)").format(values)
+        else:
+            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS mids_assessed "
+                           "(id bigint, level smallint, aid bigint, terms jsonb) ON COMMIT DROP")
+            cursor.execute("TRUNCATE mids_assessed")
+            with cursor.copy("COPY mids_assessed (id, level, aid, terms) FROM STDIN") as copy:
+                for i, level, aid, terms, _ in changed:
+                    copy.write_row((i, level, aid, json.dumps(terms) if terms is not None else None))
+            source = psql.SQL("mids_assessed v")
+        statement = psql.SQL(
+            "UPDATE specimens_specimen s SET mids_level = v.level, mids_assessment_id = v.aid, mids_assessed_at = {}{} "
+            "FROM {} WHERE s.id = v.id"
+        ).format(psql.Literal(now), terms_set, source)
+        cursor.execute(statement.as_string(cursor.connection))
+        return cursor.rowcount
+
+
+def _stream(query: str, params, *, many: bool, batch: int = 10_000):
+    if not many:
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            yield from cursor.fetchall()
+        return
+    # A server-side cursor: a million rows never sit in memory at once.
+    connection.ensure_connection()
+    with connection.connection.cursor(name=f"mids_{id(query)}") as cursor:
+        cursor.itersize = batch
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+
+
+def _assess(query: str, params, *, many: bool, kept_terms: tuple[str, ...] = ()) -> Counter:
+    levels: Counter = Counter()
+    assessed = []
+    for row in _assess_rows(_stream(query, params, many=many), kept_terms=kept_terms):
+        levels[row[1]] += 1
+        assessed.append(row)
+    _write(assessed, with_terms=bool(kept_terms))
+    return levels
+
+
+def specimen_mids_assess(*, specimens: Iterable[Specimen]) -> dict[int, int]:
+    """Re-assess these records (an edit's service calls it inside its transaction); sets the
+    instances' mids_level too, so the page rendered after the save shows the new level."""
+    by_id = {s.pk: s for s in specimens if s.pk}
+    if not by_id:
+        return {}
+    query = _select_sql(where="s.id = ANY(%s)", many=len(by_id) > FEW)
+    levels = {}
+    rows = list(_assess_rows(_stream(query, [list(by_id)], many=False)))
+    _write(rows, with_terms=False)
+    for specimen_id, level, assessment_id, _, _ in rows:
+        specimen = by_id[specimen_id]
+        specimen.mids_level, specimen.mids_assessment_id = level, assessment_id
+        levels[specimen_id] = level
+    return levels
+
+
+def specimen_mids_assess_ids(*, specimen_ids: Iterable[int]) -> Counter:
+    ids = list(specimen_ids)
+    if not ids:
+        return Counter()
+    return _assess(_select_sql(where="s.id = ANY(%s)", many=len(ids) > FEW), [ids], many=len(ids) > FEW)
+
+
+def mids_assess_import(*, rows_table: str, stage_table: str, columns: dict[str, int]) -> Counter:
+    """Every record an import wrote (its rows table: inserted and matched rows), in one pass.
+
+    The file's values of MIDS terms we have no column for are kept in mids_terms (terms the file
+    does not carry keep what an earlier import left there).
+    """
+    kept_terms = tuple(t for t in import_kept_terms() if t in columns)
+    extra_select = "".join(f', st."c{columns[t]}"' for t in kept_terms)
+    extra_from = (
+        f'JOIN "{rows_table}" r ON s.id = coalesce(r.match_id, r.new_id) '
+        + (f'JOIN "{stage_table}" st ON st.line = r.line' if kept_terms else "")
+    )
+    query = _select_sql(where="true", many=True, extra_select=extra_select, extra_from=extra_from)
+    return _assess(query, None, many=True, kept_terms=kept_terms)
+
+
+def mids_compute(*, collection=None) -> Counter:
+    """Re-assess every record (of one collection): `compute_mids`, and after a new mapping release."""
+    where, params = ("s.collection_id = %s", [collection.pk]) if collection is not None else ("true", None)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL jit = off")
+        return _assess(_select_sql(where=where, many=True), params, many=True)

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from .models import (
-    Agent, Identification, ImportBatch, ImportRowError, ImportUndoKept, Preparation, Specimen, SpecimenAgent, Taxon,
+    Agent, Identification, ImportBatch, ImportRowError, ImportUndoKept, MidsAssessment, Preparation, Specimen,
+    SpecimenAgent, Taxon,
 )
 
 
@@ -79,6 +80,19 @@ class IdentificationAdmin(admin.ModelAdmin):
     list_display = ("specimen", "verbatim_identification", "is_current", "created_at")
     raw_id_fields = ("specimen", "taxon")
     list_select_related = ("specimen",)
+
+
+@admin.register(MidsAssessment)
+class MidsAssessmentAdmin(admin.ModelAdmin):
+    """Read-only: outcomes are written by specimens.mids, shared by every record that has them."""
+
+    list_display = ("id", "mapping_set", "level", "blocking", "created_at")
+    list_filter = ("mapping_set", "level")
+
+    readonly_fields = ("mapping_set", "mapping_version", "states_key", "level", "elements", "blocking", "failing")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # records point at it without a foreign-key constraint
 
 
 @admin.register(Preparation)

@@ -328,7 +328,8 @@ def image_asset_process(*, asset_id: int) -> str | None:
     """
     owner = _lease_owner_new()
     with transaction.atomic():
-        asset = (ImageAsset.objects.select_for_update()
+        # NO KEY UPDATE: a stage inserting Derivative rows (a key-share lock) does not block the claim.
+        asset = (ImageAsset.objects.select_for_update(no_key=True)
                  .annotate(leased=ExpressionWrapper(Q(lease_expires_at__gt=Now()), output_field=BooleanField()))
                  .filter(pk=asset_id).first())
         if asset is None or asset.status in FINAL:
@@ -609,7 +610,7 @@ def image_asset_reenqueue_stale(*, patience: timedelta | None = None) -> int:
     forgotten = ((Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=Now()))
                  & (Q(queued_at__isnull=True) | Q(queued_at__lt=Now() - patience)))
     with transaction.atomic():
-        ids = list(ImageAsset.objects.select_for_update(skip_locked=True).filter(status__in=UNSETTLED)
+        ids = list(ImageAsset.objects.select_for_update(skip_locked=True, no_key=True).filter(status__in=UNSETTLED)
                    .filter(lapsed | forgotten).order_by("pk").values_list("pk", flat=True))
         image_asset_enqueue(asset_ids=ids)
     if ids:

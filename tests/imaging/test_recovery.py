@@ -117,16 +117,16 @@ def test_whole_worker_sigkilled_mid_batch_then_restarted_processes_every_image_e
     assert _snapshot(media) == before
 
 
-def test_a_late_duplicate_delivery_for_a_settled_image_does_nothing(
-        transactional_db, celery_worker_process, institution, tmp_path, settings):
-    media, log = Path(settings.MEDIA_ROOT), Path(settings.MEDIA_ROOT) / "worker.log"  # the session worker's
+def test_a_late_duplicate_delivery_for_a_settled_image_does_nothing(crash_worker, institution, tmp_path):
+    media = tmp_path / "media"
     [asset] = _ingest(institution, tmp_path, ["E00000201"], size=(600, 400))
     _wait_for(lambda: not _unsettled().exists(), message="the image to settle")
     before = _snapshot(media)
 
     # The same message again, as the broker redelivers it after its visibility timeout.
     late = image_asset_process_task.delay(asset.pk)
-    _wait_for(lambda: late.id in _task_lines(log, "succeeded"), timeout=30, message="the late delivery to run")
+    _wait_for(lambda: late.id in _task_lines(crash_worker.log_path, "succeeded"), timeout=30,
+              message="the late delivery to run")
 
     assert _snapshot(media) == before
     assert before["assets"][0][1:3] == (ImageAsset.Status.DONE, 1)

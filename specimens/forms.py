@@ -125,6 +125,14 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(label="Darwin Core Archive or CSV/TSV",
                            help_text="a DwC-A .zip, or a .csv/.tsv/.txt whose columns are Darwin Core terms")
     dry_run = forms.BooleanField(required=False, label="Dry run: check only, change nothing")
+    date_order = forms.ChoiceField(
+        choices=[("", "As the file shows (otherwise reported)"), ("dmy", "Day/month/year, e.g. 30/11/2014"),
+                 ("mdy", "Month/day/year, e.g. 11/30/2014")],
+        required=False, label="Slash dates such as 6/7/2009",
+        help_text="how to read them when no date in the file shows the order; ISO dates need no choice",
+    )
+    publish = forms.BooleanField(required=False, label="Publish on import",
+                                 help_text="curators and collection managers: records with a scientific name are published")
 
     def __init__(self, *args, collections=None, kinds=None, **kwargs):
         super().__init__(*args, **kwargs)

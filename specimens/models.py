@@ -262,6 +262,11 @@ class Specimen(PublicIdModel):
     media_count = models.PositiveIntegerField(default=0)
     # Linked images in order, written by imaging through specimen_media_set (IIIF service paths).
     media = models.JSONField(default=list, blank=True)
+    # Media an import linked from elsewhere (a Multimedia or Audubon Core extension), in file order:
+    # [{"url", "format", "type", "title", "license", "rights_holder", "creator"}]. Never fetched;
+    # kept apart from `media` so imaging and imports never overwrite each other's list.
+    # media_count counts both (specimens.services.specimen_media_set, the importer).
+    external_media = models.JSONField(default=list, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
@@ -297,6 +302,7 @@ class Specimen(PublicIdModel):
     year = models.SmallIntegerField(null=True, blank=True)
     month = models.SmallIntegerField(null=True, blank=True)
     day = models.SmallIntegerField(null=True, blank=True)
+    event_time = models.CharField(max_length=64, blank=True, help_text="Darwin Core eventTime, e.g. 14:07-0600")
     verbatim_event_date = models.CharField(max_length=255, blank=True)
     field_number = models.CharField(max_length=120, blank=True)
     habitat = models.TextField(blank=True)
@@ -490,6 +496,9 @@ class ImportBatch(PublicIdModel):
     source_path = models.TextField(blank=True, help_text="server-side path of the uploaded file or folder")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     dry_run = models.BooleanField(default=False)
+    # How slash dates (6/7/2009) are read when the file does not show it: day/month or month/day.
+    date_order = models.CharField(max_length=3, choices=[("dmy", "Day/month/year"), ("mdy", "Month/day/year")], blank=True)
+    publish = models.BooleanField(default=False, help_text="the records written are published (curators and managers)")
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)
     inserted_count = models.PositiveIntegerField(default=0)

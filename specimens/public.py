@@ -184,7 +184,7 @@ def specimen_public_copy(specimen: Specimen) -> Specimen:
     for name, value in specimen_public_values(specimen).items():
         setattr(public, name, value)
     public.media = media_public(specimen)
-    public.media_count = len(public.media)
+    public.media_count = len(public.media) + len(specimen.external_media)  # links an import brought stay
     public.is_generalised = True
     public.save = _refuse_save
     return public
@@ -202,7 +202,7 @@ def payload_for_viewer(data: dict, *, user, specimen: Specimen) -> dict:
         data[name] = value
     if "media" in data:
         data["media"] = media_public(specimen, data["media"])
-        data["media_count"] = len(data["media"])
+        data["media_count"] = len(data["media"]) + len(specimen.external_media)
     return data
 
 

@@ -13,7 +13,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, Func, IntegerField, QuerySet
 from django.utils import timezone
 
 from collections_portal.common.errors import ConflictError
@@ -664,8 +664,10 @@ def specimen_media_set(*, specimen_id: int, media: list[dict]) -> None:
 
     `media`: [{"uuid", "order", "width", "height", "licence", "iiif_service"}]. A derived column,
     so the curator's `version` is not bumped (no false edit conflicts), but `updated_at`
-    (dcterms:modified) moves because associatedMedia changed.
+    (dcterms:modified) moves because associatedMedia changed. media_count also counts the media
+    links an import brought (external_media), which this never touches.
     """
+    linked = Func(F("external_media"), function="jsonb_array_length", output_field=IntegerField())
     with pghistory.context(action="specimen_media_set"):
-        Specimen.objects.filter(pk=specimen_id).update(media=media, media_count=len(media), updated_at=timezone.now())
+        Specimen.objects.filter(pk=specimen_id).update(media=media, media_count=linked + len(media), updated_at=timezone.now())
     specimen_mids_assess_ids(specimen_ids=[specimen_id])  # an image is the record's Media and MediaID

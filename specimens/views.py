@@ -439,6 +439,7 @@ def import_list_view(request):
                 batch = import_upload_accept(
                     kind=form.cleaned_data["kind"], collection=form.cleaned_data["collection"],
                     upload=form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"], user=request.user,
+                    date_order=form.cleaned_data.get("date_order") or "", publish=form.cleaned_data.get("publish", False),
                 )
             except ValidationError as exc:
                 _add_errors(form, exc)

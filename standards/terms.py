@@ -132,3 +132,52 @@ def row_type_is_occurrence(row_type: str) -> bool:
     return text in OCCURRENCE_ROW_TYPES or term_local_name(text).lower() in {
         "occurrence", "darwincore", "simpledarwinrecord",
     }
+
+
+# --- Multimedia extensions ----------------------------------------------------------------------
+# GBIF Simple Multimedia (http://rs.gbif.org/extension/gbif/1.0/multimedia.xml) and Audubon Core
+# (http://rs.gbif.org/extension/ac/audubon.xml); "Image" is the GBIF extension's older name.
+MULTIMEDIA_ROW_TYPES = {
+    GBIF + "Multimedia",
+    GBIF + "Image",
+    "http://rs.tdwg.org/ac/terms/Multimedia",
+}
+# term local name (lower case) → the key an external media item stores it under, best first:
+# GBIF's dc:identifier and Audubon Core's ac:accessURI are the media file, dc:references and
+# ac:furtherInformationURL a page about it (used when the file's own address is missing).
+MEDIA_TERMS = {
+    "identifier": "url",
+    "accessuri": "url",
+    "references": "page",
+    "furtherinformationurl": "page",
+    "format": "format",
+    "type": "type",
+    "title": "title",
+    "caption": "title",
+    "description": "description",
+    "license": "license",
+    "usageterms": "license",
+    "rights": "license",
+    "webstatement": "license",
+    "rightsholder": "rights_holder",
+    "owner": "rights_holder",
+    "creator": "creator",
+}
+
+
+def row_type_is_multimedia(row_type: str) -> bool:
+    text = (row_type or "").strip()
+    return text in MULTIMEDIA_ROW_TYPES or text.rstrip("/").rsplit("/", 1)[-1].lower() == "multimedia"
+
+
+def media_term(term: str) -> str | None:
+    """The external-media key for a multimedia extension's term, else None."""
+    return MEDIA_TERMS.get(term_local_name(term).lower())
+
+
+ROW_TYPE_EVENT = DWC + "Event"
+
+
+def row_type_is_event(row_type: str) -> bool:
+    text = (row_type or "").strip()
+    return text == ROW_TYPE_EVENT or term_local_name(text).lower() == "event"

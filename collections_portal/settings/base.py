@@ -98,7 +98,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, "'unsafe-inline'"],
-        "img-src": [SELF, "data:", "blob:"],
+        # https: thumbnails of media an import linked from elsewhere (Specimen.external_media), shown
+        # by the visitor's browser with no referrer; we never fetch them ourselves.
+        "img-src": [SELF, "data:", "blob:", "https:"],
         "connect-src": [SELF],
         "font-src": [SELF, "data:"],
         "object-src": [NONE],

@@ -99,7 +99,7 @@ class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
             "uuid", "occurrence_id", "institution_code", "collection_code", "status", "version", "mids_level",
             "media_count", "modified", "published_at", "taxon", *SPECIMEN_EDITABLE_FIELDS,
             "event_date_start", "event_date_end", "year", "month", "day", "identifications", "preparation_items",
-            "media", "iiif_manifest",
+            "media", "iiif_manifest", "event_time", "external_media",
         )
 
     def _absolute(self, path: str) -> str:

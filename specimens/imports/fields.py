@@ -22,6 +22,7 @@ TERM_FIELDS = {
     "preparations": "preparations",
     "disposition": "disposition",
     "eventDate": "event_date",
+    "eventTime": "event_time",
     "year": "year",
     "month": "month",
     "day": "day",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
 import secrets
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pghistory
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -29,17 +31,23 @@ import psycopg
 from psycopg import sql as psql
 
 from institutions.models import Collection
+from institutions.selectors import ALL, institution_scope
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen, Taxon
 from specimens.mids import mids_assess_import
 from specimens.selectors import specimen_state_refusal, specimen_states_editable
 from specimens.services import HIGHER as HIGHER_COLUMNS
 from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure, taxa_make_public, taxon_path_segment
+from specimens.dates import slash_order_detect
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
-from standards.terms import row_type_is_occurrence
+from standards.terms import (
+    media_term, row_type_is_event, row_type_is_multimedia, row_type_is_occurrence, term_local_name,
+)
 
 from .fields import IMPORT_FIELDS, INTEGER, INTEGER_MAX_LENGTH, NUMBER, NUMBER_MAX_LENGTH, TAXON_TERMS, TERM_FIELDS
-from .values import basis_of_record_read, event_date_read, license_read, taxon_path_for
+from .values import (
+    basis_of_record_read, event_date_from_parts, event_date_read, license_read, media_item_read, taxon_path_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +55,39 @@ NOT_OCCURRENCE_CORE = (
     "The core of this archive is {row_type}, not occurrences: it describes {what}. A specimen import "
     "needs an Occurrence core (http://rs.tdwg.org/dwc/terms/Occurrence)."
 )
+EVENT_WITHOUT_OCCURRENCES = (
+    "The core of this archive is {row_type}: sampling events. A specimen import reads the occurrences "
+    "of such an archive, and it has no Occurrence extension."
+)
+EVENT_NOT_JOINABLE = (
+    "meta.xml gives the event core or its Occurrence extension no <id>/<coreid> column, so occurrences "
+    "cannot be joined to their events."
+)
+EVENT_EXTENSION_SKIPPED = "The extension {name} ({row_type}) describes events, not specimens; it was not imported."
+EVENT_ORPHANS = "{count} occurrence row(s) name an event that is not in {name}; they were imported without event data."
+NOT_A_SPECIMEN = (
+    "Not a specimen: in a sampling-event archive only rows whose basisOfRecord is a specimen kind "
+    "({kinds}) are imported."
+)
+SPECIMEN_KINDS = ("PreservedSpecimen", "FossilSpecimen", "LivingSpecimen", "MaterialSample")
+EVENT_PARENT_DEPTH = 10  # parentEventID links followed (a cycle stops there too)
+IMPORT_PUBLISH_NEEDS_USER = (
+    "Publishing on import needs --user NAME: the curator or collection manager who publishes these records."
+)
+IMPORT_PUBLISH_NOT_ALLOWED = (
+    "{user} may not publish records of {institution}: only its curators and collection managers can publish on import."
+)
+IMPORT_PUBLISH_KEPT_DRAFT = "This record has no scientificName, so it was imported as a draft, not published."
+IMPORT_PUBLISH_NO_NAMES = "The file has no scientificName column, so its records were imported as drafts, not published."
+IMPORT_PUBLISHED = "Published on import: {count} record(s)."
 NO_CATALOG_NUMBER = "The file has no catalogNumber column; every specimen needs a catalogue number."
 NO_ROWS = "The file has no data rows."
+MEDIA_WITHOUT_CORE_ID = (
+    "The archive has a multimedia extension, but meta.xml gives the core no <id>, so its rows cannot be "
+    "joined to records; the media links were not imported."
+)
+EXTERNAL_MEDIA_SQL = "coalesce(r.external_media, '[]'::jsonb)"
+YMD_KEY_SEPARATOR = "\x1f"  # joins a row's year, month and day texts into one value-map key (chr(31) in SQL)
 ADVISORY_LOCK = 7_240_001  # serialises the creation of shared taxa and agents between imports
 COLLECTION_LOCK = 7_240_002  # with the collection id: one write (import or undo) per collection at a time
 
@@ -92,11 +131,28 @@ def uuid7_sql(counter: str) -> str:
 # --- entry points -----------------------------------------------------------------------------
 
 
-def import_batch_create(*, collection: Collection, path: str | Path, user=None, dry_run: bool = False) -> ImportBatch:
+def import_publish_refusal(*, user, collection: Collection) -> str | None:
+    """Why `user` may not publish the records an import writes into `collection`, or None: the
+    publish rule of the record page (institutions.selectors, action "publish")."""
+    if user is None:
+        return IMPORT_PUBLISH_NEEDS_USER
+    scope = institution_scope(user=user, action="publish")
+    if scope != ALL and collection.institution_id not in scope:
+        return IMPORT_PUBLISH_NOT_ALLOWED.format(user=user.get_username(), institution=collection.institution.name)
+    return None
+
+
+def import_batch_create(*, collection: Collection, path: str | Path, user=None, dry_run: bool = False,
+                        date_order: str = "", publish: bool = False) -> ImportBatch:
+    """`date_order` ("dmy", "mdy" or ""): how slash dates are read when the file does not show it.
+    `publish`: the records written are published (ValidationError unless `user` may publish there)."""
+    if publish and (refusal := import_publish_refusal(user=user, collection=collection)):
+        raise ValidationError({"publish": refusal})
     path = Path(path)
     batch = ImportBatch(
         collection=collection, institution_id=collection.institution_id, created_by=user,
-        file_name=path.name[:255], source_path=str(path), dry_run=dry_run,
+        file_name=path.name[:255], source_path=str(path), dry_run=dry_run, date_order=date_order or "",
+        publish=publish,
     )
     batch.full_clean()
     batch.save()
@@ -194,6 +250,11 @@ class _ImportRun:
         self.maps = f"import_map_{batch.pk}"
         self.taxa = f"import_taxa_{batch.pk}"
         self.agents = f"import_agents_{batch.pk}"
+        self.media = f"import_media_{batch.pk}"
+        self.media_files: list = []  # (FileSpec, name) of multimedia extensions
+        self.event_file = None  # (FileSpec, name) of an Event core whose Occurrence extension is imported
+        self.extra_tables: list[str] = []
+        self.media_warnings: list[tuple[int, str, str, str]] = []
         self.archive: DwcArchive | None = None
         self.columns: dict[str, int] = {}  # term → staging column index
         self.width = 0
@@ -227,6 +288,11 @@ class _ImportRun:
         index = self.columns.get(term)
         return None if index is None else f's."c{index}"'
 
+    @property
+    def has_dates(self) -> bool:
+        """The file dates its rows: an eventDate column, or year (month, day) to derive one from."""
+        return "eventDate" in self.columns or "year" in self.columns
+
     def raw(self, term: str) -> str:
         column = self.col(term)
         return f"NULLIF(btrim({column}), '')" if column else "NULL::text"
@@ -237,7 +303,7 @@ class _ImportRun:
     def cleanup(self) -> None:
         if self.archive is not None:
             self.archive.close()
-        for table in (self.stage, self.rows, self.maps, self.taxa, self.agents):
+        for table in (self.stage, self.rows, self.maps, self.taxa, self.agents, self.media, *self.extra_tables):
             try:
                 self.sql(f'DROP TABLE IF EXISTS "{table}"')
             except DatabaseError:  # the connection may be gone; UNLOGGED leftovers are harmless
@@ -258,6 +324,8 @@ class _ImportRun:
             self.open()
         with self.phase("load"):
             self.load()
+            if self.event_file:
+                self.event_join()
         import_batch_set(self.batch, status=ImportBatch.Status.VALIDATING, file_warnings=self.warnings)
         with self.phase("prepare"):
             self.prepare()
@@ -303,7 +371,9 @@ class _ImportRun:
         self.archive = archive = dwc_open(self.batch.source_path)
         self.warnings.extend(archive.warnings)
         core = archive.core
-        if core.declared and not row_type_is_occurrence(core.row_type):
+        if core.declared and row_type_is_event(core.row_type):
+            core = self._event_core_swap()
+        elif core.declared and not row_type_is_occurrence(core.row_type):
             what = "taxa (a checklist)" if core.row_type.endswith("/Taxon") else "records that are not specimens"
             raise ArchiveError(NOT_OCCURRENCE_CORE.format(row_type=core.row_type or "(no rowType)", what=what))
         for spec in core.fields:
@@ -314,7 +384,88 @@ class _ImportRun:
                 self.columns[spec.canonical] = spec.index
         if "catalogNumber" not in self.columns:
             raise ArchiveError(NO_CATALOG_NUMBER)
+        self.media_files = [(spec, name) for spec, name in archive.extensions
+                            if name and spec.id_index is not None and row_type_is_multimedia(spec.row_type)]
+        if self.media_files and core.id_index is None:
+            self.warnings.append(MEDIA_WITHOUT_CORE_ID)
+            self.media_files = []
         archive.core_format  # noqa: B018 — the full encoding/line-length scan; raises ArchiveError
+
+    def _event_core_swap(self):
+        """An Event core with an Occurrence extension (a sampling-event archive): the occurrences are
+        the rows imported, and each is joined to its event's fields after loading (event_join), as
+        GBIF does. Other extensions hang off events, not specimens, and are left out."""
+        archive = self.archive
+        event, event_name = archive.core, archive.core_name
+        found = [(spec, name) for spec, name in archive.extensions if name and row_type_is_occurrence(spec.row_type)]
+        if not found:
+            raise ArchiveError(EVENT_WITHOUT_OCCURRENCES.format(row_type=event.row_type))
+        spec, name = found[0]
+        if event.id_index is None or spec.id_index is None:
+            raise ArchiveError(EVENT_NOT_JOINABLE)
+        for other, other_name in archive.extensions:
+            if other is not spec:
+                self.warnings.append(EVENT_EXTENSION_SKIPPED.format(name=other_name or other.location, row_type=other.row_type))
+        self.event_file = (event, event_name)
+        archive.core, archive.core_name, archive._format, archive.extensions = spec, name, None, []
+        return spec
+
+    def event_join(self) -> None:
+        """Each occurrence gets its event's fields where it has none of its own (parent events
+        fill what their children leave empty), as GBIF interprets sampling-event archives."""
+        event, name = self.event_file
+        terms = {f.canonical: f for f in event.fields if f.canonical and f.canonical not in ("eventID", "parentEventID")
+                 and (f.index is not None or f.default)}
+        parent_field = next((f for f in event.fields if f.canonical == "parentEventID" and f.index is not None), None)
+        events: dict[str, dict[str, str]] = {}
+        parents: dict[str, str] = {}
+        header_left = event.header_lines
+        for _, values in self.archive.extension_records(event, name):
+            if header_left:
+                header_left -= 1
+                continue
+            event_id = values[event.id_index].strip() if event.id_index < len(values) else ""
+            row = {}
+            for term, spec in terms.items():
+                value = values[spec.index].strip() if spec.index is not None and spec.index < len(values) else ""
+                if value or spec.default:
+                    row[term] = value or spec.default
+            events.setdefault(event_id, row)
+            if parent_field and parent_field.index < len(values) and values[parent_field.index].strip():
+                parents[event_id] = values[parent_field.index].strip()
+        for event_id, row in events.items():
+            parent, depth = parents.get(event_id), 0
+            while parent in events and depth < EVENT_PARENT_DEPTH:
+                for term, value in events[parent].items():
+                    row.setdefault(term, value)
+                parent, depth = parents.get(parent), depth + 1
+        used = sorted(terms)
+        if not used:
+            return
+        table = f"import_events_{self.batch.pk}"
+        self.extra_tables.append(table)
+        self.sql(f'CREATE UNLOGGED TABLE "{table}" (event_id text PRIMARY KEY, '
+                 + ", ".join(f'"{t}" text' for t in used) + ")")
+        with connection.cursor() as cursor, cursor.copy(f'COPY "{table}" FROM STDIN') as copy:
+            for event_id, row in events.items():
+                copy.write_row((event_id, *(row.get(t) or None for t in used)))
+        coreid = f's."c{self.archive.core.id_index}"'
+        assignments = []
+        for term in used:
+            if term in self.columns:
+                column = f'"c{self.columns[term]}"'
+                assignments.append(f"{column} = CASE WHEN NULLIF(btrim(s.{column}), '') IS NULL THEN e.\"{term}\" "
+                                   f"ELSE s.{column} END")
+            else:
+                self.sql(f'ALTER TABLE "{self.stage}" ADD COLUMN "c{self.width}" text')
+                self.columns[term] = self.width
+                assignments.append(f'"c{self.width}" = e."{term}"')
+                self.width += 1
+        self.sql(f'UPDATE "{self.stage}" s SET {", ".join(assignments)} FROM "{table}" e WHERE e.event_id = btrim({coreid})')
+        orphans = self.fetch(f'SELECT count(*) FROM "{self.stage}" s WHERE NOT EXISTS '
+                             f'(SELECT 1 FROM "{table}" e WHERE e.event_id = btrim({coreid}))')[0][0]
+        if orphans:
+            self.warnings.append(EVENT_ORPHANS.format(count=orphans, name=name))
 
     def load(self) -> None:
         archive = self.archive
@@ -422,50 +573,121 @@ class _ImportRun:
     def prepare(self) -> None:
         self.sql(
             f'CREATE UNLOGGED TABLE "{self.maps}" (term text, raw text, value text, start_date date, end_date date, '
-            "year int, month int, day int, error text, java boolean DEFAULT false)"
+            "year int, month int, day int, error text, java boolean DEFAULT false, time text, changed boolean DEFAULT false)"
         )
         today = timezone.localdate()
-        java_examples = []
         rows = []
         for term in ("eventDate", "basisOfRecord", "license"):
             if term not in self.columns:
                 continue
-            for (raw,) in self.fetch(f"SELECT DISTINCT {self.raw(term)} FROM \"{self.stage}\" s WHERE {self.raw(term)} IS NOT NULL"):
-                if term == "eventDate":
-                    reading = event_date_read(raw, today=today)
-                    rows.append((term, raw, reading.text or None, reading.start, reading.end, reading.year,
-                                 reading.month, reading.day, reading.error, reading.java))
-                    if reading.java:
-                        java_examples.append((raw, reading.text))
-                else:
-                    value, error = (basis_of_record_read if term == "basisOfRecord" else license_read)(raw)
-                    rows.append((term, raw, value, None, None, None, None, None, error, False))
+            raws = [raw for (raw,) in self.fetch(
+                f"SELECT DISTINCT {self.raw(term)} FROM \"{self.stage}\" s WHERE {self.raw(term)} IS NOT NULL")]
+            if term == "eventDate":
+                rows += self._event_dates_read(raws, today=today)
+                continue
+            for raw in raws:
+                value, error = (basis_of_record_read if term == "basisOfRecord" else license_read)(raw)
+                rows.append((term, raw, value, None, None, None, None, None, error, False, None, False))
+        if "year" in self.columns:  # eventDate derived from year/month/day where the row has none
+            empty = f"{self.raw('eventDate')} IS NULL" if "eventDate" in self.columns else "true"
+            parts = self.fetch(
+                f"SELECT DISTINCT {self.raw('year')}, {self.raw('month')}, {self.raw('day')} FROM \"{self.stage}\" s "
+                f"WHERE {empty} AND {self.raw('year')} IS NOT NULL"
+            )
+            for year, month, day in parts:
+                reading = event_date_from_parts(year, month, day, today=today)
+                rows.append(("ymd", YMD_KEY_SEPARATOR.join(p or "" for p in (year, month, day)), reading.text or None,
+                             reading.start, reading.end, reading.year, reading.month, reading.day, reading.error,
+                             False, None, False))
         with connection.cursor() as cursor:
             with cursor.copy(f'COPY "{self.maps}" FROM STDIN') as copy:
                 for row in rows:
                     copy.write_row(row)
         self.sql(f'CREATE INDEX ON "{self.maps}" (term, raw)')
-        if java_examples:
-            raw, iso = java_examples[0]
-            self.java_rows = self.fetch(
-                f"SELECT count(*) FROM \"{self.stage}\" s JOIN \"{self.maps}\" m ON m.term = 'eventDate' "
-                f"AND m.raw = {self.raw('eventDate')} AND m.java"
-            )[0][0]
-            self.warnings.append(
-                f"eventDate: {self.java_rows} value(s) were Java date strings (e.g. '{raw}') and were read as "
-                f"ISO dates (e.g. {iso}); the original text is kept in verbatimEventDate."
-            )
+        self._rewritten_dates_warn()
+        if self.media_files:
+            with self.phase("media"):
+                self.media_load()
         with transaction.atomic():  # room for the hash joins of a million rows, this statement only
             self.sql("SET LOCAL work_mem = '256MB'")
             self.sql("SET LOCAL jit = off")  # see write()
             self._build_rows()
+
+    def media_load(self) -> None:
+        """Multimedia extension rows (GBIF Simple Multimedia, Audubon Core) → one JSON item each,
+        keyed by core id; nothing is fetched. Refused addresses are reported and left out."""
+        self.sql(f'CREATE UNLOGGED TABLE "{self.media}" (core_id text, file int, line int, item jsonb)')
+        with connection.cursor() as cursor, cursor.copy(f'COPY "{self.media}" FROM STDIN') as copy:
+            for number, (spec, name) in enumerate(self.media_files):
+                # accessURI (the file itself) last, so it wins over an identifier that names the media
+                columns = sorted(((f.index, media_term(f.term), f.term) for f in spec.fields
+                                  if f.index is not None and media_term(f.term)),
+                                 key=lambda c: term_local_name(c[2]).lower() == "accessuri")
+                defaults = {media_term(f.term): f.default for f in spec.fields if f.default and media_term(f.term)}
+                url_term = next((term_local_name(t) for _, key, t in reversed(columns) if key == "url"), "identifier")
+                header_left = spec.header_lines
+                try:
+                    for line, values in self.archive.extension_records(spec, name):
+                        if header_left:
+                            header_left -= 1
+                            continue
+                        row = dict(defaults)
+                        for index, key, _ in columns:
+                            value = values[index].strip() if index < len(values) else ""
+                            if value:
+                                row[key] = value
+                        item, refusal, url = media_item_read(row)
+                        if refusal:
+                            self.media_warnings.append((line, f"{name}: {url_term}"[:120], url, refusal))
+                            continue
+                        core_id = values[spec.id_index].strip() if spec.id_index < len(values) else ""
+                        copy.write_row((core_id, number, line, json.dumps(item)))
+                except ArchiveError as exc:
+                    self.warnings.append(f"Extension {name} could not be read: {exc}")
+
+    def _event_dates_read(self, raws: list[str], *, today) -> list[tuple]:
+        """The map rows of a file's distinct eventDate values, slash dates read in the file's order."""
+        slash = slash_order_detect(raws, chosen=self.batch.date_order)
+        if slash.note:
+            self.warnings.append(f"eventDate: {slash.note}")
+        rows = []
+        for raw in raws:
+            reading = event_date_read(raw, today=today, order=slash.order)
+            rows.append(("eventDate", raw, reading.text or None, reading.start, reading.end, reading.year,
+                         reading.month, reading.day, reading.error, reading.java, reading.time or None, reading.changed))
+        return rows
+
+    def _rewritten_dates_warn(self) -> None:
+        """One warning per kind of rewritten eventDate, with an example and the rows it touched."""
+        if "eventDate" not in self.columns:
+            return
+        for java in (True, False):
+            found = self.fetch(
+                f"SELECT m.raw, m.value, count(*) OVER () FROM \"{self.stage}\" s JOIN \"{self.maps}\" m "
+                f"ON m.term = 'eventDate' AND m.raw = {self.raw('eventDate')} AND m.changed AND m.java = %s LIMIT 1",
+                [java],
+            )
+            if not found:
+                continue
+            raw, iso, count = found[0]
+            if java:
+                self.java_rows = count
+                self.warnings.append(
+                    f"eventDate: {count} value(s) were Java date strings (e.g. '{raw}') and were read as "
+                    f"ISO dates (e.g. {iso}); the original text is kept in verbatimEventDate."
+                )
+            else:
+                self.warnings.append(
+                    f"eventDate: {count} value(s) were written in another form (e.g. '{raw}') and were stored in ISO "
+                    "8601 (times other than midnight go to eventTime); the original text is kept in verbatimEventDate."
+                )
 
     def _build_rows(self) -> None:
         """One typed, matched row per staged row; values stay NULL where the text is invalid."""
         # The inner query trims each used column once (PostgreSQL would repeat the expression at
         # every use) and draws the id a new row will get: the links then need no join back
         # through the uuid index.
-        used = sorted({self.columns[t] for t in self.columns})
+        used = sorted({self.columns[t] for t in self.columns} | ({self.archive.core.id_index} if self.media_files else set()))
         inner = ", ".join(f"NULLIF(btrim(\"c{i}\"), '') AS \"t{i}\"" for i in used)
         source = (f'(SELECT line, nextval({_literal(self._sequence())}::regclass) AS new_id, {inner} '
                   f'FROM "{self.stage}" OFFSET 0) s')
@@ -491,12 +713,23 @@ class _ImportRun:
                     typed = f"CASE WHEN {typed} BETWEEN {field.low} AND {field.high} THEN {typed} END"
                 # Nested CASE: the cast runs only on text the pattern accepted.
                 select.append(f"CASE WHEN length({value}) <= {longest} AND {value} ~ '{pattern}' THEN {typed} END AS \"{name}\"")
-        if "eventDate" in self.columns:
+        if self.has_dates:
+            # eventDate as read (md), else as derived from year/month/day (my): one of them per row.
+            maps = [m for m, term in (("md", "eventDate"), ("my", "year")) if term in self.columns]
+
+            def either(column: str) -> str:
+                return f"coalesce({', '.join(f'{m}.{column}' for m in maps)})" if len(maps) > 1 else f"{maps[0]}.{column}"
+
             select += [
-                f"{raw('eventDate')} AS event_date__raw", "md.value AS event_date", "md.start_date AS event_date_start",
-                "md.end_date AS event_date_end", "md.error AS event_date__error", "md.java AS event_date__java",
-                "md.year AS event_year", "md.month AS event_month", "md.day AS event_day",
+                f"{raw('eventDate')} AS event_date__raw", f"{either('value')} AS event_date",
+                f"{either('start_date')} AS event_date_start", f"{either('end_date')} AS event_date_end",
+                f"{either('year')} AS event_year", f"{either('month')} AS event_month", f"{either('day')} AS event_day",
             ]
+            if "eventDate" in self.columns:
+                select += ["md.error AS event_date__error", "md.java AS event_date__java", "md.time AS event_date_time",
+                           "md.changed AS event_date__changed"]
+            if "year" in self.columns:
+                select += [f"concat_ws('-', {raw('year')}, {raw('month')}, {raw('day')}) AS ymd__raw", "my.error AS ymd__warning"]
         if "basisOfRecord" in self.columns:
             select += [f"{raw('basisOfRecord')} AS basis_of_record__raw", "mb.value AS basis_of_record",
                        "mb.error AS basis_of_record__error"]
@@ -512,9 +745,15 @@ class _ImportRun:
             "(eo.id IS NOT NULL AND (eo.collection_id <> %(collection)s OR eo.id <> coalesce(ec.id, eo.id))) AS occurrence_taken",
             f"{uuid7_sql('s.new_id')} AS uuid",
         ]
+        if self.media_files:
+            select.append(f's."t{self.archive.core.id_index}" AS core_id')
         joins = []
         if "eventDate" in self.columns:
             joins.append(f"LEFT JOIN \"{self.maps}\" md ON md.term = 'eventDate' AND md.raw = {raw('eventDate')}")
+        if "year" in self.columns:
+            key = ", ".join(f"coalesce({raw(t)}, '')" for t in ("year", "month", "day"))
+            joins.append(f"LEFT JOIN \"{self.maps}\" my ON my.term = 'ymd' AND my.raw = concat_ws(chr(31), {key}) "
+                         f"AND {raw('eventDate')} IS NULL")
         if "basisOfRecord" in self.columns:
             joins.append(f"LEFT JOIN \"{self.maps}\" mb ON mb.term = 'basisOfRecord' AND mb.raw = {raw('basisOfRecord')}")
         if "license" in self.columns:
@@ -528,6 +767,12 @@ class _ImportRun:
             f'CREATE UNLOGGED TABLE "{self.rows}" AS SELECT {", ".join(select)} FROM {source} {" ".join(joins)}',
             {"collection": self.collection.pk},
         )
+        if self.media_files:  # each row's media links, in file order
+            self.sql(f'ALTER TABLE "{self.rows}" ADD COLUMN external_media jsonb')
+            self.sql(
+                f'UPDATE "{self.rows}" r SET external_media = m.items FROM (SELECT core_id, jsonb_agg(item ORDER BY file, line) '
+                f'AS items FROM "{self.media}" GROUP BY core_id) m WHERE m.core_id = r.core_id'
+            )
         self.sql(f'ANALYZE "{self.rows}"')
 
     def _sequence(self) -> str:
@@ -571,6 +816,18 @@ class _ImportRun:
         for term, prefix in (("eventDate", "event_date"), ("basisOfRecord", "basis_of_record"), ("license", "license")):
             if term in present:
                 checks.append((term, f"r.{prefix}__raw", f"r.{prefix}__error IS NOT NULL", f"r.{prefix}__error"))
+        if "year" in present:
+            warnings.append(("year", "r.ymd__raw", "r.ymd__warning IS NOT NULL", "r.ymd__warning"))
+        if self.batch.publish and "scientificName" in present:
+            warnings.append(("scientificName", "NULL", "r.scientific_name IS NULL", IMPORT_PUBLISH_KEPT_DRAFT))
+        if self.event_file:  # a sampling-event archive also holds observations: only specimens are imported
+            kinds = ", ".join(f"'{k}'" for k in SPECIMEN_KINDS)
+            if "basisOfRecord" in present:
+                checks.append(("basisOfRecord", "r.basis_of_record__raw",
+                               f"r.basis_of_record__error IS NULL AND coalesce(r.basis_of_record NOT IN ({kinds}), true)",
+                               NOT_A_SPECIMEN.format(kinds=", ".join(SPECIMEN_KINDS))))
+            else:
+                checks.append(("basisOfRecord", "NULL", "true", NOT_A_SPECIMEN.format(kinds=", ".join(SPECIMEN_KINDS))))
         checks.append(("occurrenceID", "r.occurrence_id__raw", "r.occurrence_taken",
                        "This occurrenceID already belongs to another specimen (in this or another collection)."))
         values = ",\n".join(
@@ -679,10 +936,14 @@ class _ImportRun:
                 self.warnings.append(f"Extension {name} could not be read: {exc}")
 
     def write_extension_errors(self) -> None:
-        if self.extension_errors:
+        problems = [(ImportRowError.Severity.ERROR, *e) for e in self.extension_errors]
+        problems += [(ImportRowError.Severity.WARNING, *w) for w in self.media_warnings]
+        if problems:
             ImportRowError.objects.bulk_create(
-                [ImportRowError(batch=self.batch, line=line, column=column[:120], value=value, message=message)
-                 for line, column, value, message in self.extension_errors]
+                [ImportRowError(batch=self.batch, severity=severity, line=line, column=column[:120], value=value,
+                                message=message)
+                 for severity, line, column, value, message in problems],
+                batch_size=5000,
             )
 
     # -- counts
@@ -738,8 +999,7 @@ class _ImportRun:
                 result.append((name, f"round(r.\"{name}\", {Specimen._meta.get_field(name).decimal_places})"))
             elif field.kind == "mapped":
                 if name == "event_date":
-                    result += [("event_date", "coalesce(r.event_date, '')"), ("event_date_start", "r.event_date_start"),
-                               ("event_date_end", "r.event_date_end")]
+                    continue  # with the other date columns, below
                 elif name == "basis_of_record":
                     result.append((name, f"coalesce(r.basis_of_record, '{Specimen._meta.get_field(name).default}')"))
                 else:
@@ -747,23 +1007,35 @@ class _ImportRun:
             else:
                 result.append((name, f'r."{name}"'))
         result.append(("catalog_number_normalised", CATALOG_NORMALISED_SQL))
-        # eventDate's reading fills year, month and day; the columns are used only without it.
-        if "eventDate" in self.columns:
-            for part in ("year", "month", "day"):
-                own = f'r."{part}"' if part in self.columns else "NULL::int"
-                current = [i for i, (name, _) in enumerate(result) if name == part]
-                expression = f"coalesce(r.event_{part}, CASE WHEN r.event_date IS NULL THEN {own} END)"
-                if current:
-                    result[current[0]] = (part, expression)
-                else:
-                    result.append((part, expression))
-            java = ("CASE WHEN r.event_date__java AND coalesce(r.\"verbatim_event_date\", '') = '' "
-                    "THEN r.event_date__raw ELSE coalesce(r.\"verbatim_event_date\", '') END")
-            if "verbatimEventDate" not in self.columns:
-                java = "CASE WHEN r.event_date__java THEN r.event_date__raw ELSE '' END"
-            result = [(n, e) for n, e in result if n != "verbatim_event_date"] + [("verbatim_event_date", java)]
+        if self.has_dates:
+            dated = self._date_assignments()
+            names = {name for name, _ in dated}
+            result = [(name, value) for name, value in result if name not in names] + dated
+        if self.media_files:  # the file's media links replace those an earlier import brought
+            result.append(("external_media", EXTERNAL_MEDIA_SQL))
         if taxon or "scientificName" in self.columns:
             result.append(("taxon_id", "tx.taxon_id" if taxon else "t.taxon_id"))
+        return result
+
+    def _date_assignments(self) -> list[tuple[str, str]]:
+        """eventDate, its range, year/month/day, eventTime and verbatimEventDate, read together.
+
+        An eventDate the file holds fills year, month and day (the columns count only without it);
+        without one, year/month/day give the eventDate and its range. A value stored in another
+        form than the file's (Java dates, timestamps, slash dates) keeps the file's text in
+        verbatimEventDate unless the file fills that itself; a time other than midnight goes to
+        eventTime unless the file has an eventTime.
+        """
+        result = [("event_date", "coalesce(r.event_date, '')"), ("event_date_start", "r.event_date_start"),
+                  ("event_date_end", "r.event_date_end")]
+        for part in ("year", "month", "day"):
+            own = f'r."{part}"' if part in self.columns else "NULL::int"
+            result.append((part, f"coalesce(r.event_{part}, CASE WHEN r.event_date IS NULL THEN {own} END)"))
+        verbatim = "r.verbatim_event_date" if "verbatimEventDate" in self.columns else "NULL::text"
+        own_time = "r.event_time" if "eventTime" in self.columns else "NULL::text"
+        if "eventDate" in self.columns:
+            result.append(("verbatim_event_date", f"coalesce({verbatim}, CASE WHEN r.event_date__changed THEN r.event_date__raw END, '')"))
+            result.append(("event_time", f"coalesce({own_time}, r.event_date_time, '')"))
         return result
 
     # -- the write transaction
@@ -816,6 +1088,9 @@ class _ImportRun:
             if set_based:
                 self.sql("SELECT set_config('session_replication_role', 'origin', true)")
             self.sql("SELECT set_config(%s, 'off', true)", [BULK_IMPORT_SETTING])
+            if self.batch.publish:
+                with self.phase("publish"):
+                    self._publish()
 
     def _references_lock(self) -> bool:
         """Referential integrity of the new rows checked set-based, when the role may do so.
@@ -925,6 +1200,8 @@ class _ImportRun:
                 f'LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE ({left}, \'\') IS DISTINCT FROM ({right}, \'\')'
             )
         sets = ", ".join(f'"{n}" = {e}' for n, e in assignments)
+        if self.media_files:  # our own images and the file's links, counted together
+            sets += f", media_count = jsonb_array_length(t.media) + jsonb_array_length({EXTERNAL_MEDIA_SQL})"
         self.updated = self.sql(
             f"UPDATE specimens_specimen t SET {sets}, version = t.version + 1, updated_at = now(), import_batch_id = %s "
             f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key '
@@ -960,6 +1237,30 @@ class _ImportRun:
             self.sql(f'DROP TABLE "{relinked}"')
         self.sql(f'DROP TABLE "{self.rows}_renamed"')
 
+    def _publish(self) -> None:
+        """Publish on import: records the file matched that are drafts or in review are published
+        (a recorded status change; withdrawn and published ones stay as they are), new ones were
+        inserted published; all need a name. Their provisional names join the public tree."""
+        if "scientificName" not in self.columns:
+            self.warnings.append(IMPORT_PUBLISH_NO_NAMES)
+            return
+        self.sql(
+            "UPDATE specimens_specimen t SET status = %s, published_at = now(), version = t.version + 1, updated_at = now() "
+            f'FROM "{self.rows}" r WHERE t.id = r.match_id AND t.status IN (%s, %s) AND t.scientific_name <> \'\'',
+            [Specimen.Status.PUBLISHED.value, Specimen.Status.DRAFT.value, Specimen.Status.IN_REVIEW.value],
+        )
+        written = (f'SELECT coalesce(r.match_id, r.new_id) FROM "{self.rows}" r')
+        published = RawSQL(
+            f"SELECT t.taxon_id FROM specimens_specimen t WHERE t.id IN ({written}) AND t.status = %s "
+            "AND t.taxon_id IS NOT NULL", [Specimen.Status.PUBLISHED.value],
+        )
+        taxa_make_public(taxa=Taxon.objects.filter(pk__in=published, is_provisional=True),
+                         user=self.batch.created_by, action="specimen_import")
+        count = self.fetch(  # now() is the transaction's start: the records published by this write
+            f"SELECT count(*) FROM specimens_specimen t WHERE t.id IN ({written}) AND t.status = %s AND t.published_at = now()",
+            [Specimen.Status.PUBLISHED.value])[0][0]
+        self.warnings.append(IMPORT_PUBLISHED.format(count=count))
+
     def _published_names_make_public(self) -> None:
         """A published record this import renamed: its name joins the public tree (as specimen_update does)."""
         if self.updated and "scientificName" in self.columns:
@@ -984,7 +1285,9 @@ class _ImportRun:
             "institution_id": str(int(self.collection.institution_id)),
             "created_by_id": "NULL" if user_id is None else str(int(user_id)),
             "import_batch_id": str(int(self.batch.pk)),
-            "status": _literal(Specimen.Status.DRAFT.value),  # an import creates drafts, whoever runs it
+            # An import creates drafts, whoever runs it; with publish (a curator's or manager's choice,
+            # checked by import_batch_create) the rows that have a name are published.
+            "status": _literal(Specimen.Status.DRAFT.value),
             "occurrence_id": f"coalesce(r.occurrence_uri, {_literal(base)} || r.uuid::text)",
             "license": _literal(self.collection.default_license),
             "taxon_id": "tx.taxon_id",
@@ -1002,6 +1305,13 @@ class _ImportRun:
                 values[column] = "NULL" if default is None else _literal(_sql_default(default))
         if "license" in assignments:
             values["license"] = assignments["license"]
+        if self.media_files:
+            values["media_count"] = f"jsonb_array_length({EXTERNAL_MEDIA_SQL})"
+        if self.batch.publish and "scientific_name" in assignments:
+            named = f"{assignments['scientific_name']} <> ''"
+            values["status"] = (f"CASE WHEN {named} THEN {_literal(Specimen.Status.PUBLISHED.value)} "
+                                f"ELSE {_literal(Specimen.Status.DRAFT.value)} END")
+            values["published_at"] = f"CASE WHEN {named} THEN now() END"
         columns = ", ".join(f'"{c}"' for c in values)
         self.inserted = self.sql(
             f"INSERT INTO specimens_specimen ({columns}) SELECT {', '.join(values.values())} "

@@ -290,7 +290,8 @@ class _Undo:
         reasons = [
             ("published", "s.status IN ('published', 'withdrawn') OR s.published_at IS NOT NULL"),
             ("reimported", f"s.import_batch_id IS DISTINCT FROM {b}"),
-            ("images", "s.media_count > 0 OR s.media <> '[]'::jsonb"),
+            # Our own images keep a record; media links its import brought (external_media) do not.
+            ("images", "s.media <> '[]'::jsonb"),
             *_relation_checks(),
             ("edited", "s.version <> 1 OR s.status <> 'draft' "
                        "OR EXISTS (SELECT 1 FROM specimens_specimenevent e WHERE e.pgh_obj_id = s.id)"),
@@ -384,7 +385,7 @@ class _Undo:
         # The rules again, in the statement itself: a record changed since the plan is not deleted.
         deleted = self.sql(
             f"DELETE FROM specimens_specimen s WHERE s.id IN {doomed} AND s.import_batch_id = %s AND s.version = 1 "
-            "AND s.status = 'draft' AND s.published_at IS NULL AND s.media_count = 0",
+            "AND s.status = 'draft' AND s.published_at IS NULL AND s.media = '[]'::jsonb",
             [self.batch.pk],
         )
         self.sql("SELECT set_config(%s, 'off', true)", [BULK_IMPORT_SETTING])

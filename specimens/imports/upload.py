@@ -33,11 +33,12 @@ def _safe_name(name: str) -> str:
 
 
 def import_upload_accept(*, collection: Collection | None, upload, dry_run: bool, user,
-                         kind: str = ImportBatch.Kind.SPECIMENS) -> ImportBatch:
+                         kind: str = ImportBatch.Kind.SPECIMENS, date_order: str = "", publish: bool = False) -> ImportBatch:
     """Store the upload under a server-chosen name and queue its import; nothing is parsed here.
 
     `kind` says what the file holds: specimen records into `collection`, or a checklist into the
     shared taxonomic tree (no collection; PermissionDenied unless the user may import one).
+    `date_order` and `publish` are the specimen import's choices (see import_batch_create).
     """
     limit = settings.IMPORT_MAX_UPLOAD_MB
     if upload.size == 0:
@@ -58,7 +59,8 @@ def import_upload_accept(*, collection: Collection | None, upload, dry_run: bool
             if kind == ImportBatch.Kind.TAXA:
                 batch = taxa_import_batch_create(path=target, user=user, dry_run=dry_run)
             else:
-                batch = import_batch_create(collection=collection, path=target, user=user, dry_run=dry_run)
+                batch = import_batch_create(collection=collection, path=target, user=user, dry_run=dry_run,
+                                            date_order=date_order, publish=publish)
             import_batch_enqueue(batch=batch)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # no stray file when the batch was not recorded

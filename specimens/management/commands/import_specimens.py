@@ -1,7 +1,9 @@
 """python manage.py import_specimens PATH --collection INST:COLL [--dry-run] [--report FILE] [--user NAME]
+    [--date-order dmy|mdy] [--publish --user NAME]
 
 Exit status: 0 every row imported (or unchanged), 1 some rows rejected (the report CSV is
-written and its path printed), 2 the file itself was rejected. The last line printed is always
+written and its path printed), 2 the file itself was rejected (or --publish was refused: nothing is
+written then). The last line printed is always
 `imported=N updated=N rejected=N`.
 """
 
@@ -14,7 +16,9 @@ from django.core.management.base import BaseCommand
 
 from institutions.models import Collection
 from specimens.models import ImportBatch
-from specimens.imports.services import import_batch_create, import_batch_report_write, import_batch_run
+from specimens.imports.services import (
+    import_batch_create, import_batch_report_write, import_batch_run, import_publish_refusal,
+)
 
 
 class Command(BaseCommand):
@@ -26,6 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="check everything, write nothing but the report")
         parser.add_argument("--report", help="where to write the problem report CSV (default: MEDIA_ROOT/import-reports/)")
         parser.add_argument("--user", help="username recorded as the importer in the history")
+        parser.add_argument("--publish", action="store_true",
+                            help="publish the records written (needs --user: a curator or manager of the institution)")
+        parser.add_argument("--date-order", choices=["dmy", "mdy"], default="",
+                            help="how to read slash dates such as 6/7/2009 when the file does not show the order")
 
     def handle(self, *args, **options):
         code = self._run(options)
@@ -52,7 +60,12 @@ class Command(BaseCommand):
                 self.stderr.write(f"error: no user {options['user']!r}.")
                 self._summary()
                 return 2
-        batch = import_batch_create(collection=collection, path=options["path"], user=user, dry_run=options["dry_run"])
+        if options.get("publish") and (refusal := import_publish_refusal(user=user, collection=collection)):
+            self.stderr.write(f"error: {refusal}")
+            self._summary()
+            return 2
+        batch = import_batch_create(collection=collection, path=options["path"], user=user, dry_run=options["dry_run"],
+                                    date_order=options.get("date_order") or "", publish=options.get("publish", False))
         batch = import_batch_run(batch_id=batch.pk)
         for warning in batch.file_warnings:
             self.stdout.write(f"warning: {warning}")

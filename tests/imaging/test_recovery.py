@@ -53,7 +53,7 @@ def _snapshot(media: Path) -> dict:
     event_model = apps.get_model("imaging", "ImageAssetEvent")
     return {
         "assets": list(ImageAsset.objects.order_by("pk").values_list(
-            "pk", "status", "attempts", "updated_at", "finished_at", "lease_owner", "queued_at")),
+            "pk", "status", "attempts", "updated_at", "finished_at", "lease_owner", "lease_expires_at", "queued_at")),
         "derivatives": list(Derivative.objects.order_by("pk").values_list("pk", "asset_id", "spec", "updated_at")),
         "events": event_model.objects.count(),
         "files": sorted((p.relative_to(media).as_posix(), p.stat().st_mtime_ns)

@@ -2,10 +2,18 @@ import django_filters
 from django.core.validators import RegexValidator
 from django.db.models import Exists, OuterRef, Q
 
-from .models import Agent, BasisOfRecord, Specimen, SpecimenAgent, Taxon
+from standards.mids import MAPPING_SETS
+
+from .models import Agent, BasisOfRecord, MidsAssessment, Specimen, SpecimenAgent, Taxon
 
 
 COLLECTION_CODE_FORM = "Use INSTITUTION:COLLECTION, e.g. NHMUK:BOT."
+MIDS_LEVEL_CHOICES = [("-1", "below MIDS-0"), *((str(n), f"MIDS-{n}") for n in range(4))]
+# Every element of every discipline's mapping, by level: "CollectingAgent (MIDS-2)".
+MIDS_ELEMENT_CHOICES = sorted(
+    {(e.name, f"{e.name} (MIDS-{e.level})", e.level) for m in MAPPING_SETS.values() for e in m.elements},
+    key=lambda choice: (choice[2], choice[0]),
+)
 
 
 class SpecimenFilter(django_filters.FilterSet):
@@ -30,6 +38,10 @@ class SpecimenFilter(django_filters.FilterSet):
     year_max = django_filters.NumberFilter(field_name="year", lookup_expr="lte")
     has_coordinates = django_filters.BooleanFilter(field_name="decimal_latitude", lookup_expr="isnull", exclude=True)
     modified_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    mids_level = django_filters.ChoiceFilter(choices=MIDS_LEVEL_CHOICES, help_text="-1 (below MIDS-0) to 3")
+    mids_failing = django_filters.ChoiceFilter(
+        choices=[(name, label) for name, label, _ in MIDS_ELEMENT_CHOICES], method="filter_mids_failing",
+        help_text="a MIDS element the record does not meet, e.g. CollectingAgent")
 
     class Meta:
         model = Specimen
@@ -74,6 +86,12 @@ class SpecimenFilter(django_filters.FilterSet):
 
     def filter_agent_role(self, queryset, name, value):
         return queryset  # read by filter_agent
+
+    def filter_mids_failing(self, queryset, name, value):
+        """Through the shared assessments: a few hundred rows say which outcomes fail the element, so
+        the specimens are matched on mids_assessment_id IN (that small set), never a JSON scan per row."""
+        failing = MidsAssessment.objects.filter(failing__contains=[value]).values("pk")
+        return queryset.filter(mids_assessment__in=failing)
 
 
 class TaxonFilter(django_filters.FilterSet):

@@ -51,7 +51,8 @@ def specimen_visible_q(*, user, through: str = "") -> Q | None:
 
 def specimen_get_for(*, user, uuid, action: str) -> Specimen:
     """The specimen if `user` may do `action` on it: 404 if they may not see it, 403 if only see it."""
-    specimen = specimen_list_visible(user=user).select_related("collection__institution", "taxon").filter(uuid=uuid).first()
+    specimen = (specimen_list_visible(user=user).select_related("collection__institution", "taxon", "mids_assessment")
+                .filter(uuid=uuid).first())
     if specimen is None:
         raise Http404("No such specimen.")
     if action == "view":
@@ -94,6 +95,60 @@ def specimen_detail_related(*, specimen: Specimen) -> dict:
             Identification.objects.filter(specimen=specimen).select_related("taxon").order_by("-is_current", "-created_at")
         ),
         "preparations": list(specimen.preparation_items.all()),
+    }
+
+
+# What a curator fills in to meet each MIDS element, in our form's words (the Darwin Core term after).
+MIDS_ELEMENT_TODO = {
+    "PhysicalSpecimenID": "Add a catalogue number (catalogNumber)",
+    "Organization": "Add the institution code (institutionCode)",
+    "Name": "Add a scientific name (scientificName)",
+    "ObjectType": "Add a preparation, e.g. sheet or skin (preparations)",
+    "License": "Add a licence (license), or set the collection's default licence",
+    "Modified": "Save the record once (modified)",
+    "Chronostratigraphy": "Add a chronostratigraphic age, e.g. period or stage (earliestPeriodOrLowestSystem…)",
+    "QualitativeLocation": "Add a locality or a country (locality, country)",
+    "QuantitativeLocation": "Add coordinates (decimalLatitude and decimalLongitude)",
+    "CollectingAgent": "Add a collector (recordedBy)",
+    "DateCollected": "Add the collecting date — a year will do (eventDate)",
+    "CollectingNumber": "Add the collector's number or a field number (recordNumber, fieldNumber)",
+    "Media": "Add an image of the specimen",
+    "StratigraphicContext": "Add the stratigraphy: formation, member or bed (formation, member, bed)",
+    "GeographicalLocalityID": ("Add the coordinates' precision, uncertainty and datum "
+                               "(coordinatePrecision, coordinateUncertaintyInMeters, geodeticDatum)"),
+    "OrganizationID": "Ask an administrator to add the institution's ROR or GRSciColl identifier (institutionID)",
+    "CollectingAgentID": "Link the collector to a person with an ORCID or Wikidata identifier (recordedByID)",
+    "IdentifiedAsID": "Choose the name from the taxonomy, so it carries a name identifier (scientificNameID)",
+    "IdentifiedByID": "Link the determiner to a person with an ORCID or Wikidata identifier (identifiedByID)",
+    "MediaID": "Add an image of the specimen (a multimedia identifier)",
+}
+
+
+def specimen_mids_summary(*, specimen: Specimen) -> dict | None:
+    """The record's stored MIDS outcome for a page: its level and, per failing element, what to fill
+    in and which level that reaches (elements blocking the next level first). None if never assessed.
+
+    Reads `specimen.mids_assessment`, which the caller's selector joined; a generalised copy keeps
+    its full record's assessment, so outsiders see the level the full record earned.
+    """
+    assessment = specimen.mids_assessment if specimen.mids_assessment_id else None
+    if assessment is None:
+        return None
+    blocking = set(assessment.blocking)
+    todo = [
+        {"element": e["element"], "level": e["level"], "reason": e.get("reason", ""),
+         "blocking": e["element"] in blocking,
+         "todo": f"{MIDS_ELEMENT_TODO.get(e['element'], 'Fill in ' + e['element'])} to reach MIDS-{e['level']}"}
+        for e in assessment.elements if not e["pass"]
+    ]
+    todo.sort(key=lambda item: (not item["blocking"], item["level"]))
+    return {
+        "level": assessment.level,
+        "next_level": assessment.level + 1 if assessment.level < 3 else None,
+        "todo": todo,
+        "passed": [e for e in assessment.elements if e["pass"]],
+        "mapping_set": assessment.mapping_set,
+        "mapping_version": assessment.mapping_version,
     }
 
 

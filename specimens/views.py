@@ -24,6 +24,7 @@ from .selectors import (
     specimen_get_for,
     specimen_history,
     specimen_list_for_staff,
+    specimen_mids_summary,
     TAXON_ACCEPT_NOT_ALLOWED,
     taxon_accept_permitted,
     taxon_get_for,
@@ -111,6 +112,7 @@ def specimen_detail(request, uuid):
     shown = specimen_for_viewer(user=request.user, specimen=specimen)  # another institution's: generalised
     return render(request, "specimens/staff/specimen_detail.html", {
         "specimen": shown, **specimen_detail_related(specimen=specimen),
+        "mids": specimen_mids_summary(specimen=specimen),  # the full record's level, whoever looks
         "can_edit": _allowed(request.user, specimen, "edit"),
         "can_publish": _allowed(request.user, specimen, "publish"),
         "can_delete": _allowed(request.user, specimen, "delete"),

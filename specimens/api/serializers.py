@@ -83,6 +83,46 @@ class MediaOutputSerializer(serializers.Serializer):
     web_image = serializers.CharField(help_text="the 2048 px JPEG (IIIF full/max)")
 
 
+class MidsElementOutputSerializer(serializers.Serializer):
+    def get_fields(self):  # "pass" is a Python keyword, so not a class attribute
+        return {
+            "element": serializers.CharField(help_text="as MIDS writes it, e.g. CollectingAgent"),
+            "level": serializers.IntegerField(help_text="the MIDS level the element belongs to"),
+            "pass": serializers.BooleanField(),
+            "term": serializers.CharField(required=False, help_text="when passed: the term(s) that met it"),
+            "reason": serializers.CharField(required=False, help_text="when failed: why"),
+        }
+
+
+class MidsOutputSerializer(serializers.Serializer):
+    level = serializers.IntegerField(help_text="-1 below MIDS-0, else 0 to 3")
+    elements = MidsElementOutputSerializer(many=True)
+    blocking = serializers.ListField(child=serializers.CharField(), help_text="failing elements of the next level")
+    mapping_set = serializers.CharField()
+    mapping_version = serializers.CharField()
+    assessed_at = serializers.DateTimeField(allow_null=True)
+
+
+def specimen_mids_payload(specimen: Specimen) -> dict | None:
+    """The stored MIDS outcome of the full record (null if never assessed). Outsiders get it
+    unchanged: a generalised public record keeps the level its full record earned."""
+    assessment = specimen.mids_assessment if specimen.mids_assessment_id else None
+    if assessment is None:
+        return None
+    return {
+        "level": assessment.level,
+        "elements": [
+            {"element": e["element"], "level": e["level"], "pass": e["pass"],
+             **({"term": e.get("term", "")} if e["pass"] else {"reason": e.get("reason", "")})}
+            for e in assessment.elements
+        ],
+        "blocking": list(assessment.blocking),
+        "mapping_set": assessment.mapping_set,
+        "mapping_version": assessment.mapping_version,
+        "assessed_at": specimen.mids_assessed_at.isoformat() if specimen.mids_assessed_at else None,
+    }
+
+
 class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
     institution_code = serializers.CharField(source="collection.institution.code")
     collection_code = serializers.CharField(source="collection.code")
@@ -92,6 +132,7 @@ class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
     preparation_items = PreparationOutputSerializer(many=True, read_only=True)
     media = serializers.SerializerMethodField()
     iiif_manifest = serializers.SerializerMethodField()
+    mids = serializers.SerializerMethodField()
 
     class Meta:
         model = Specimen
@@ -99,7 +140,7 @@ class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
             "uuid", "occurrence_id", "institution_code", "collection_code", "status", "version", "mids_level",
             "media_count", "modified", "published_at", "taxon", *SPECIMEN_EDITABLE_FIELDS,
             "event_date_start", "event_date_end", "year", "month", "day", "identifications", "preparation_items",
-            "media", "iiif_manifest", "event_time", "external_media",
+            "media", "iiif_manifest", "event_time", "external_media", "mids",
         )
 
     def _absolute(self, path: str) -> str:
@@ -113,6 +154,10 @@ class SpecimenDetailOutputSerializer(serializers.ModelSerializer):
              "web_image": self._absolute(f"{m['iiif_service']}/full/max/0/default.jpg")}
             for m in specimen.media
         ]
+
+    @extend_schema_field(MidsOutputSerializer(allow_null=True))
+    def get_mids(self, specimen) -> dict | None:
+        return specimen_mids_payload(specimen)
 
     def get_iiif_manifest(self, specimen) -> str | None:
         if not specimen.media:

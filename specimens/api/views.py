@@ -42,7 +42,7 @@ ERRORS = {400: OpenApiResponse(description="invalid input, with messages per fie
 
 def _detail_response(specimen: Specimen, *, request=None, status_code=status.HTTP_200_OK) -> Response:
     specimen = (
-        Specimen.objects.select_related("collection__institution", "taxon")
+        Specimen.objects.select_related("collection__institution", "taxon", "mids_assessment")
         .prefetch_related("identifications__taxon", "preparation_items")
         .get(pk=specimen.pk)
     )

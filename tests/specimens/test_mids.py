@@ -174,3 +174,143 @@ def test_a_geology_collection_is_assessed_against_its_own_mapping(collection, na
     stored = Specimen.objects.select_related("mids_assessment").get(pk=specimen.pk)
     assert stored.mids_assessment.mapping_set == "mids_dwc-a_geology_1"
     assert "StratigraphicContext" in stored.mids_assessment.failing
+
+
+# --- shown: API, staff page, work list, public page ------------------------------------------------
+
+
+@pytest.fixture
+def own_collection(institution):
+    return CollectionFactory(institution=institution, code="BOT", name="Botany")
+
+
+def _kew_record(collection, **overrides):
+    """A MIDS-1 record whose only MIDS-2 gaps are the collector and an image (sensitive site, withheld)."""
+    from specimens.services import specimen_publish
+
+    data = {"catalog_number": "K1", "scientific_name": "Poa annua L.", "preparations": "sheet", "locality": "Kew bog",
+            "decimal_latitude": "51.4812", "decimal_longitude": "-0.2956", "event_date": "1850", "record_number": "12",
+            "locality_sensitivity": "withhold", **overrides}
+    specimen = specimen_create(collection=collection, data=data)
+    return specimen_publish(specimen=specimen)
+
+
+def test_detail_api_carries_the_element_results(own_collection, names, curator_client):
+    from django.urls import reverse
+
+    specimen = _kew_record(own_collection)
+    data = curator_client.get(reverse("specimens_api:specimen_detail", args=[specimen.uuid])).json()
+
+    mids = data["mids"]
+    assert data["mids_level"] == mids["level"] == 1
+    elements = {e["element"]: e for e in mids["elements"]}
+    assert elements["Name"] == {"element": "Name", "level": 1, "pass": True, "term": "scientificName"}
+    assert elements["CollectingAgent"] == {"element": "CollectingAgent", "level": 2, "pass": False,
+                                           "reason": "no value in recordedBy, recordedByID"}
+    assert mids["blocking"] == ["CollectingAgent", "Media"]
+    assert mids["mapping_set"] == "mids_dwc-a_biology_1" and mids["mapping_version"].startswith("1")
+    assert mids["assessed_at"]
+
+    listed = curator_client.get(reverse("specimens_api:specimen_list")).json()["results"]
+    assert [row["mids_level"] for row in listed] == [1]
+
+
+def test_a_generalised_public_record_keeps_the_level_of_its_full_record(own_collection, names, public_client):
+    """Withheld coordinates and locality would fail both location elements if re-assessed; they are not."""
+    from django.urls import reverse
+
+    specimen = _kew_record(own_collection, recorded_by="J. Hooker")
+    specimen_media_set(specimen_id=specimen.pk, media=[{"uuid": "x", "order": 0, "width": 10, "height": 10, "licence": "",
+                                                        "iiif_service": "/iiif/x", "kind": "specimen"}])
+    data = public_client.get(reverse("specimens_api:specimen_detail", args=[specimen.uuid])).json()
+
+    assert data["decimal_latitude"] is None and data["locality"] == ""  # generalised...
+    assert data["mids_level"] == data["mids"]["level"] == 2  # ...at the level the full record earned
+    located = {e["element"]: e["pass"] for e in data["mids"]["elements"]}
+    assert located["QualitativeLocation"] and located["QuantitativeLocation"]
+
+    page = public_client.get(reverse("specimen_page", args=[specimen.uuid])).content.decode()
+    assert "MIDS level 2 — how completely" in page and "digitised this specimen" in page
+    assert "Kew bog" not in page
+
+
+def test_a_never_assessed_record_has_no_mids_in_the_api_or_the_pages(own_collection, curator_client, public_client):
+    from django.urls import reverse
+
+    from tests.factories.specimens import SpecimenFactory
+
+    specimen = SpecimenFactory(collection=own_collection, status=Specimen.Status.PUBLISHED)
+    data = curator_client.get(reverse("specimens_api:specimen_detail", args=[specimen.uuid])).json()
+    assert data["mids_level"] is None and data["mids"] is None
+    assert "MIDS: not assessed yet" in curator_client.get(reverse("specimens:curate_detail", args=[specimen.uuid])).content.decode()
+    assert "MIDS level" not in public_client.get(reverse("specimen_page", args=[specimen.uuid])).content.decode()
+
+
+def test_staff_page_says_what_to_fill_in_for_the_next_level(own_collection, names, curator_client):
+    from django.urls import reverse
+
+    specimen = _kew_record(own_collection)
+    html = curator_client.get(reverse("specimens:curate_detail", args=[specimen.uuid])).content.decode()
+
+    assert "MIDS-1" in html
+    todo = html[html.index('class="mids-todo"'):]
+    # the elements blocking MIDS-2 first, then those of MIDS-3
+    assert todo.index("Add a collector (recordedBy) to reach MIDS-2") < todo.index("Add an image of the specimen to reach MIDS-2")
+    assert todo.index("to reach MIDS-2") < todo.index("to reach MIDS-3")
+    assert '<li class="blocking">Add a collector (recordedBy) to reach MIDS-2' in html
+
+
+def test_staff_of_another_institution_see_the_full_records_level(own_collection, names, client_for, other_institution):
+    from django.urls import reverse
+
+    specimen = _kew_record(own_collection, recorded_by="J. Hooker")
+    html = client_for("curator", other_institution).get(reverse("specimens:curate_detail", args=[specimen.uuid])).content.decode()
+    assert "Kew bog" not in html
+    assert "Add an image of the specimen to reach MIDS-2" in html
+    assert "Add a locality" not in html and "Add coordinates" not in html
+
+
+def test_work_list_filters_by_level_and_by_failing_element(own_collection, names, curator_client, django_assert_num_queries):
+    from django.urls import reverse
+
+    from tests.specimens.test_views import listed
+
+    bare = specimen_create(collection=own_collection, data={"catalog_number": "B0", "scientific_name": "Poa annua L."})
+    prepared = specimen_create(collection=own_collection, data={"catalog_number": "B1", "scientific_name": "Poa annua L.",
+                                                                 "preparations": "sheet"})
+    collected = specimen_create(collection=own_collection, data={"catalog_number": "B2", "scientific_name": "Poa annua L.",
+                                                                  "preparations": "sheet", "recorded_by": "J. Hooker"})
+    url = reverse("specimens:curate_list")
+    assert (bare.mids_level, prepared.mids_level, collected.mids_level) == (0, 1, 1)
+
+    def shown(params):
+        # session, user, memberships, the page: the element filter is a subquery inside the page's query
+        with django_assert_num_queries(4):
+            response = curator_client.get(url, params)
+        assert response.status_code == 200
+        return sorted(listed(response.content.decode()))
+
+    assert shown({"mids_level": "1"}) == ["B1", "B2"]
+    assert shown({"mids_level": "0"}) == ["B0"]
+    assert shown({"mids_failing": "CollectingAgent"}) == ["B0", "B1"]
+    assert shown({"mids_failing": "CollectingAgent", "mids_level": "1"}) == ["B1"]
+    assert shown({"mids_failing": "ObjectType"}) == ["B0"]
+    html = curator_client.get(url, {"mids_failing": "CollectingAgent"}).content.decode()
+    assert '<option value="CollectingAgent" selected>CollectingAgent (MIDS-2)</option>' in html
+
+
+def test_work_list_element_filter_is_an_in_subquery_on_the_assessment(own_collection, curator_client):
+    from specimens.filters import SpecimenFilter
+
+    sql = str(SpecimenFilter({"mids_failing": "Media", "mids_level": "1"}, queryset=Specimen.objects.all()).qs.query)
+    assert '"specimens_specimen"."mids_assessment_id" IN (SELECT' in sql
+    assert '"specimens_specimen"."mids_level" = 1' in sql
+
+
+def test_api_list_filters_by_level(own_collection, names, public_client):
+    from django.urls import reverse
+
+    _kew_record(own_collection)
+    assert len(public_client.get(reverse("specimens_api:specimen_list"), {"mids_level": "1"}).json()["results"]) == 1
+    assert public_client.get(reverse("specimens_api:specimen_list"), {"mids_level": "2"}).json()["results"] == []
+    assert public_client.get(reverse("specimens_api:specimen_list"), {"mids_level": "9"}).status_code == 400

@@ -12,11 +12,12 @@ from django.db.models.functions import Upper
 from collections_portal.common.models import PublicIdModel, TimeStampedModel
 from institutions.models import Collection, Institution
 
-# Row insert events are skipped while a bulk import writes (the ImportBatch records them): the
-# importer sets portal.bulk_import = 'on' for its INSERTs. A trigger WHEN clause, not
-# pgtrigger.ignore, whose per-row check opens a subtransaction (≈ 23 µs a row, most of an import).
-# Undoing an import deletes those same rows under the same switch (specimens.imports.undo): rows
-# whose insert the batch records have their removal recorded on the batch too, not row by row.
+# The row insert triggers are skipped while a bulk import writes: the importer sets
+# portal.bulk_import = 'on' for its INSERTs and writes their insert events set-based instead
+# (specimens.history, one INSERT … SELECT). A trigger WHEN clause, not pgtrigger.ignore, whose
+# per-row check opens a subtransaction (≈ 23 µs a row, most of an import). Undoing an import
+# deletes those same rows under the same switch (specimens.imports.undo), their delete events
+# written set-based the same way.
 BULK_IMPORT_SETTING = "portal.bulk_import"
 NOT_BULK_IMPORT = pgtrigger.Condition(f"current_setting('{BULK_IMPORT_SETTING}', true) IS DISTINCT FROM 'on'")
 

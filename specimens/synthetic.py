@@ -4,8 +4,9 @@ Rows are generated in Python in chunks and streamed with COPY straight into the 
 (about 10^5 rows a second on two cores instead of ~10^3 through `specimen_create`). They are
 built the way the services build them: uuid + `occurrence_id_mint`, `catalog_number_normalise`,
 event dates parsed by `parse_event_date`, the name and taxon of a real Taxon node, and one
-current Identification per specimen. Like an import, the load skips the per-row insert events
-of the audit trail (`pgtrigger.ignore`); later edits of these rows are tracked as usual.
+current Identification per specimen. Like an import, the load skips the per-row insert triggers
+of the audit trail (`pgtrigger.ignore`) and writes each record's insert event (its version 1)
+set-based, one INSERT … SELECT a chunk; later edits of these rows are tracked as usual.
 
 Values come from small pools of real names (seeds/synthetic_taxa.txt, UK places and a
 collector pool below), sampled with skewed weights: a few collectors and common species
@@ -24,14 +25,17 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
+import pghistory
 import pgtrigger
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql as psql
 
 from institutions.models import Collection
 
 from .dates import parse_event_date
+from .history import specimen_events_write
 from .models import Identification, Specimen, Taxon
 from .services import catalog_number_normalise, occurrence_id_mint, specimen_counts_refresh, taxon_create
 
@@ -517,7 +521,10 @@ def specimens_generate(*, collection: Collection, count: int, seed: int = 0, pub
     done, serial = 0, first_serial
     while done < count:
         size = min(chunk_rows, count - done)
-        with transaction.atomic(), pgtrigger.ignore(*IGNORED_INSERT_EVENTS):
+        # The history context first: its statement wrapper must see each INSERT before pgtrigger's
+        # prefix (it skips statements that start with SELECT).
+        with transaction.atomic(), pghistory.context(source="task", action="specimens_generate"), \
+                pgtrigger.ignore(*IGNORED_INSERT_EVENTS):
             ids = _reserve_ids(size)  # a Django query: it also sets pgtrigger.ignore for this transaction
             with connection.cursor() as cursor:
                 raw = cursor.cursor  # psycopg's own cursor, for COPY
@@ -549,6 +556,7 @@ def specimens_generate(*, collection: Collection, count: int, seed: int = 0, pub
                     "FROM specimens_specimen s WHERE s.id = ANY(%s)",
                     [ids],
                 )
+            specimen_events_write(label="insert", ids=psql.SQL("SELECT unnest(%s::bigint[])"), params=[ids])
         done += size
         serial += size
         if progress:

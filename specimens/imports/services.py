@@ -4,8 +4,9 @@ file → guards + meta.xml (standards) → COPY into an UNLOGGED all-text stagin
 PostgreSQL when the file is regular, else by the tolerant Python reader) → one typed, matched
 table built set-based → every check as SQL, problems written to ImportRowError → (dry run
 stops) → one transaction: taxa and agents ensured set-based, UPDATE … FROM for changed matches,
-INSERT … SELECT for new rows (row insert events skipped, the batch records them; updates are
-tracked row by row). Each row ends once: inserted, updated, unchanged or rejected.
+INSERT … SELECT for new rows (their insert events, each record's version 1, written set-based
+by one more INSERT … SELECT instead of row by row; updates are tracked row by row). Each row
+ends once: inserted, updated, unchanged or rejected.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from psycopg import sql as psql
 from institutions.models import Collection
 from institutions.selectors import ALL, institution_scope
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen, Taxon
+from specimens.history import specimen_events_write
 from specimens.mids import mids_assess_import
 from specimens.selectors import specimen_state_refusal, specimen_states_editable
 from specimens.services import HIGHER as HIGHER_COLUMNS
@@ -1078,11 +1080,15 @@ class _ImportRun:
             with self.phase("update"):
                 self._update()
                 self._published_names_make_public()
-            # Row insert events skipped (the batch records the insert): see specimens.models.BULK_IMPORT_SETTING.
+            # Row insert events skipped (see specimens.models.BULK_IMPORT_SETTING): written set-based
+            # below instead, one INSERT … SELECT of every new record's version 1.
             self.sql("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
             set_based = self._references_lock()
             with self.phase("insert"):
                 self._insert()
+            with self.phase("insert events"):
+                specimen_events_write(label="insert", ids=psql.SQL(
+                    "SELECT r.new_id FROM {} r WHERE r.match_id IS NULL").format(_q(self.rows)))
             with self.phase("links"):
                 self._links()
             if set_based:

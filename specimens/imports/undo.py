@@ -1,10 +1,11 @@
 """Undo a finished import (DESIGN §2.2: "undo by batch id"), in one transaction.
 
 - Records the import created that nobody has touched since (still version 1, a draft never
-  published, no audit event of their own, nothing pointing at them: no images, preparations or
-  digitisation batch) are deleted with their identifications and collector links, set-based.
-  Like their insert, their deletion is recorded once, on the batch (who, when, how many), not as
-  an audit event per row: the undo deletes under the importer's BULK_IMPORT_SETTING switch.
+  published, no audit event but their insert, nothing pointing at them: no images, preparations
+  or digitisation batch) are deleted with their identifications and collector links, set-based.
+  Like their insert, their deletion is recorded set-based: one INSERT … SELECT of a "delete"
+  event per record, then the deletes under the importer's BULK_IMPORT_SETTING switch (no trigger
+  call per row); the batch records who, when and how many.
 - Records the import changed are put back to their state before it, read from the audit trail
   (the event just before the import's own), with the identifications and collector links the
   import replaced, unless they were changed again since. The restore is itself audited
@@ -29,8 +30,10 @@ from django.db import DatabaseError, transaction
 from django.db.models.fields.related import ForeignObjectRel
 from django.utils import timezone
 from django.utils.formats import date_format
+from psycopg import sql as psql
 
 from institutions.selectors import ALL, institution_scope
+from specimens.history import specimen_events_write
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportUndoKept, Specimen
 
 from .services import collection_write_lock, import_batch_set, spreadsheet_safe, sql_execute, sql_fetch
@@ -293,8 +296,9 @@ class _Undo:
             # Our own images keep a record; media links its import brought (external_media) do not.
             ("images", "s.media <> '[]'::jsonb"),
             *_relation_checks(),
-            ("edited", "s.version <> 1 OR s.status <> 'draft' "
-                       "OR EXISTS (SELECT 1 FROM specimens_specimenevent e WHERE e.pgh_obj_id = s.id)"),
+            # Every inserted record has its insert event (version 1); any other event is a change.
+            ("edited", "s.version <> 1 OR s.status <> 'draft' OR EXISTS "
+                       "(SELECT 1 FROM specimens_specimenevent e WHERE e.pgh_obj_id = s.id AND e.pgh_label <> 'insert')"),
         ]
         case = " ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in reasons)
         self.sql(f'DROP TABLE IF EXISTS "{self.inserted}"')
@@ -379,6 +383,9 @@ class _Undo:
         if not plan.delete:
             return
         doomed = f'(SELECT id FROM "{self.inserted}" WHERE reason IS NULL)'
+        # Each record's last version, as the delete trigger would record it (under the undo's context).
+        specimen_events_write(label="delete", ids=psql.SQL(
+            "SELECT id FROM {} WHERE reason IS NULL").format(psql.Identifier(self.inserted)))
         self.sql("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
         self.sql(f"DELETE FROM specimens_specimenagent WHERE specimen_id IN {doomed}")
         self.sql(f"DELETE FROM specimens_identification WHERE specimen_id IN {doomed}")

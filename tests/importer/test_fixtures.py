@@ -67,9 +67,9 @@ def test_changed_rows_are_updated_with_history_and_kept_occurrence_id(run_import
     assert (second.inserted_count, second.updated_count, second.unchanged_count) == (0, 1, 1)
     kept.refresh_from_db()
     assert (kept.locality, kept.version, kept.import_batch_id) == ("Kew Gardens", 2, second.pk)
-    # The bulk-loaded record had no event yet: its state before this import is kept for undo.
+    # Version 1 from the first import, then this import's change (and the snapshot before it).
     events = list(SpecimenEvent.objects.filter(pgh_obj=kept).order_by("pgh_id").values_list("pgh_label", "locality", "version"))
-    assert events == [("before_import", "Kew", 1), ("update", "Kew Gardens", 2)]
+    assert events == [("insert", "Kew", 1), ("before_import", "Kew", 1), ("update", "Kew Gardens", 2)]
 
 
 def test_utf8_eol_archive_keeps_the_nel_verbatim(run_import):

@@ -83,7 +83,7 @@ def test_generated_dates_coordinates_and_statuses_are_plausible(herbarium):
     assert all(s.withdrawn_reason for s in Specimen.objects.filter(status="withdrawn"))
 
 
-def test_generate_adds_one_current_identification_and_no_row_insert_events(herbarium):
+def test_generate_adds_one_current_identification_and_one_set_based_insert_event_each(herbarium):
     specimen_events = apps.get_model("specimens", "SpecimenEvent")
     before = specimen_events.objects.count()
 
@@ -95,7 +95,10 @@ def test_generate_adds_one_current_identification_and_no_row_insert_events(herba
     sample = current.select_related("specimen").first()
     assert sample.taxon_id == sample.specimen.taxon_id
     assert sample.verbatim_identification == sample.specimen.scientific_name
-    assert specimen_events.objects.count() == before  # bulk loads skip per-row insert events
+    # Each record's version 1, written set-based (the row triggers are skipped): one event each.
+    assert specimen_events.objects.count() == before + 300
+    assert set(specimen_events.objects.filter(pgh_obj__collection=herbarium).values_list("pgh_label", "version")) == {
+        ("insert", 1)}
 
 
 def test_a_second_run_adds_more_without_collisions(herbarium):

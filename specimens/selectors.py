@@ -114,7 +114,7 @@ MIDS_ELEMENT_TODO = {
     "CollectingNumber": "Add the collector's number or a field number (recordNumber, fieldNumber)",
     "Media": "Add an image of the specimen",
     "StratigraphicContext": "Add the stratigraphy: formation, member or bed (formation, member, bed)",
-    "GeographicalLocalityID": ("Add the coordinates' precision, uncertainty and datum "
+    "GeographicalLocalityID": ("Complete the coordinates with their precision, uncertainty and datum "
                                "(coordinatePrecision, coordinateUncertaintyInMeters, geodeticDatum)"),
     "OrganizationID": "Ask an administrator to add the institution's ROR or GRSciColl identifier (institutionID)",
     "CollectingAgentID": "Link the collector to a person with an ORCID or Wikidata identifier (recordedByID)",
@@ -146,6 +146,8 @@ def specimen_mids_summary(*, specimen: Specimen) -> dict | None:
         "level": assessment.level,
         "next_level": assessment.level + 1 if assessment.level < 3 else None,
         "todo": todo,
+        "todo_next": [item for item in todo if item["blocking"]],
+        "todo_later": [item for item in todo if not item["blocking"]],
         "passed": [e for e in assessment.elements if e["pass"]],
         "mapping_set": assessment.mapping_set,
         "mapping_version": assessment.mapping_version,

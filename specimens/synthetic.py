@@ -519,6 +519,18 @@ def specimens_generate(*, collection: Collection, count: int, seed: int = 0, pub
     occurrence_prefix = occurrence_id_mint(uuid.UUID(int=0))[: -len(str(uuid.UUID(int=0)))]
 
     done, serial = 0, first_serial
+    analysed = {"rows": None}
+
+    def statistics_stale() -> bool:
+        """ANALYZE (a sample, well under a second) when the table has no statistics or grew by a fifth."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Specimen._meta.db_table])
+            known = cursor.fetchone()[0]
+        stale = known < 0 or analysed["rows"] is None or done > max(known, 1_000) * 0.2
+        if stale:
+            analysed["rows"] = done
+        return stale
+
     while done < count:
         size = min(chunk_rows, count - done)
         # The history context first: its statement wrapper must see each INSERT before pgtrigger's
@@ -547,6 +559,11 @@ def specimens_generate(*, collection: Collection, count: int, seed: int = 0, pub
                             )))
                         lines.append("")
                         copy.write("\n".join(lines))
+                if statistics_stale():
+                    # Before the identifications' foreign-key checks are planned: on a new database the
+                    # planner thinks the table is empty, serves each check with a scan of a whole
+                    # (institution, id) index, and the session keeps that plan for every later chunk.
+                    cursor.execute(f"ANALYZE {Specimen._meta.db_table}")
                 cursor.execute(
                     "INSERT INTO specimens_identification (created_at, updated_at, uuid, specimen_id, taxon_id, "
                     "verbatim_identification, identified_by, date_identified, identification_qualifier, type_status, "

@@ -462,7 +462,11 @@ class Preparation(TimeStampedModel):
 # --- bulk import ------------------------------------------------------------------------------
 
 
-@pghistory.track()
+IMPORT_BATCH_UNSETTLED = ["pending", "reading", "validating", "writing"]
+
+
+# The lease columns change every few seconds while a task works: bookkeeping, not history.
+@pghistory.track(exclude=["lease_owner", "lease_expires_at", "queued_at"])
 class ImportBatch(PublicIdModel):
     """One upload of a DwC-A or CSV/TSV file: specimen records into a collection, or a checklist
     into the shared taxonomic tree (no collection). Progress and results live here, so a page can
@@ -511,6 +515,13 @@ class ImportBatch(PublicIdModel):
     file_warnings = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lease (specimens.imports.batches): the task running the import, and until when. Renewed
+    # every few seconds while it runs, so a lapsed lease means that task is gone and the batch is
+    # run again from the start; after IMPORT_MAX_ATTEMPTS starts it fails with the reason.
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="times a task started this import")
+    lease_owner = models.CharField(max_length=120, blank=True, help_text="host:pid:token of the task at work")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="last sent to the bulk queue")
     # Undo (specimens.imports.undo): who asked, when it was applied, and what it did.
     undo_status = models.CharField(max_length=16, choices=UndoStatus.choices, default=UndoStatus.NONE, blank=True)
     undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -539,7 +550,12 @@ class ImportBatch(PublicIdModel):
                 name="import_batch_undone_at_when_done",
             ),
         ]
-        indexes = [models.Index(fields=["institution", "-created_at"], name="import_batch_institution")]
+        indexes = [
+            models.Index(fields=["institution", "-created_at"], name="import_batch_institution"),
+            # The reconciler's scan every 30 s reads only the batches still running.
+            models.Index(fields=["lease_expires_at", "queued_at"], name="import_batch_unsettled_lease",
+                         condition=Q(status__in=IMPORT_BATCH_UNSETTLED)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.file_name} → {self.collection_id or self.kind} ({self.status})"

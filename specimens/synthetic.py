@@ -573,7 +573,8 @@ def specimens_generate(*, collection: Collection, count: int, seed: int = 0, pub
                     "FROM specimens_specimen s WHERE s.id = ANY(%s)",
                     [ids],
                 )
-            specimen_events_write(label="insert", ids=psql.SQL("SELECT unnest(%s::bigint[])"), params=[ids])
+            specimen_events_write(label="insert", source=psql.SQL("specimens_specimen s WHERE s.id = ANY(%s)"),
+                                  params=[ids])
         done += size
         serial += size
         if progress:

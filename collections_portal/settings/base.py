@@ -176,6 +176,14 @@ IMAGING_LEASE_SECONDS = 30
 IMAGING_LEASE_RENEW_SECONDS = 10
 # An unsettled image with no live lease, sent longer ago than this, is sent again (a lost message).
 IMAGING_REQUEUE_PATIENCE_SECONDS = 30 * 60
+# Import batches hold the same kind of lease (specimens.imports.batches): renewed every 10 s, lapsed
+# 30 s after its task died; then the import runs again from the start (a killed write leaves
+# nothing), at most IMPORT_MAX_ATTEMPTS times in all. A batch waiting in the queue longer than the
+# patience with no live lease is sent again (a lost message; a duplicate finds it settled).
+IMPORT_LEASE_SECONDS = 30
+IMPORT_LEASE_RENEW_SECONDS = 10
+IMPORT_MAX_ATTEMPTS = 3
+IMPORT_REQUEUE_PATIENCE_SECONDS = 30 * 60
 # Periodic work, sent by one `celery beat` process. Short jobs go to the default queue, so a
 # backlog of images never delays them.
 CELERY_BEAT_SCHEDULE = {
@@ -183,6 +191,13 @@ CELERY_BEAT_SCHEDULE = {
     # too, so after a crash an image waits at most one lease plus one beat interval.
     "imaging-reenqueue-stale": {
         "task": "imaging.image_asset_reenqueue_stale",
+        "schedule": 30.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 30},
+    },
+    # Import batches whose lease lapsed are run again (or failed after three starts), and staging
+    # tables nobody works on are dropped; each worker start does it too.
+    "imports-reenqueue-stale": {
+        "task": "specimens.import_batch_reenqueue_stale",
         "schedule": 30.0,
         "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 30},
     },

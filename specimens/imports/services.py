@@ -34,7 +34,7 @@ from psycopg import sql as psql
 from institutions.models import Collection
 from institutions.selectors import ALL, institution_scope
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportRowError, Specimen, Taxon
-from specimens.history import specimen_events_write
+from specimens.history import specimen_events_insert
 from specimens.mids import mids_assess_import
 from specimens.selectors import specimen_state_refusal, specimen_states_editable
 from specimens.services import HIGHER as HIGHER_COLUMNS
@@ -46,6 +46,7 @@ from standards.terms import (
     media_term, row_type_is_event, row_type_is_multimedia, row_type_is_occurrence, term_local_name,
 )
 
+from .batches import ImportLease, LeaseLost, import_batch_claim, import_batches_enqueue, staging_name
 from .fields import IMPORT_FIELDS, INTEGER, INTEGER_MAX_LENGTH, NUMBER, NUMBER_MAX_LENGTH, TAXON_TERMS, TERM_FIELDS
 from .values import (
     basis_of_record_read, event_date_from_parts, event_date_read, license_read, media_item_read, taxon_path_for,
@@ -162,28 +163,47 @@ def import_batch_create(*, collection: Collection, path: str | Path, user=None, 
 
 
 def import_batch_run(*, batch_id: int) -> ImportBatch | None:
-    """Run a pending batch to its end. Running it again (a redelivered task) does nothing."""
-    with transaction.atomic():
-        batch = ImportBatch.objects.select_for_update(of=("self",)).select_related("collection").filter(pk=batch_id).first()
-        if batch is None or batch.status != ImportBatch.Status.PENDING:
-            return batch
-        import_batch_set(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
-    run = _ImportRun(batch)
-    try:
-        run.execute()
-    except ArchiveError as exc:
-        run.discard()
-        import_batch_set(batch, status=ImportBatch.Status.REJECTED, file_errors=[str(exc)], file_warnings=run.warnings,
-                  finished_at=timezone.now())
-    except Exception as exc:  # never a traceback for the curator; the log keeps it
-        logger.exception("import batch %s failed", batch.pk)
-        run.discard()
-        import_batch_set(batch, status=ImportBatch.Status.FAILED, file_errors=[f"The import stopped unexpectedly: {exc}"],
-                  file_warnings=run.warnings, finished_at=timezone.now())
-    finally:
-        run.cleanup()
+    """Claim the batch's lease, run the import from the start while renewing it, release it.
+
+    A batch that is gone, settled, or run by another live task is returned as it is: so a
+    redelivered task does nothing (specimens.imports.batches explains the lease).
+    """
+    batch, owner = import_batch_claim(batch_id=batch_id, kind=ImportBatch.Kind.SPECIMENS)
+    if owner is None:
+        return batch
+    lease = ImportLease(batch, owner)
+    with lease.kept():
+        run = _ImportRun(batch, lease)
+        try:
+            run.execute()
+        except LeaseLost:
+            logger.warning("import batch %s: another task runs it now; this attempt stopped", batch.pk)
+        except ArchiveError as exc:
+            _settle_unless_lost(run, status=ImportBatch.Status.REJECTED, file_errors=[str(exc)])
+        except Exception as exc:  # never a traceback for the curator; the log keeps it
+            if not lease.lost.is_set():
+                logger.exception("import batch %s failed", batch.pk)
+            _settle_unless_lost(run, status=ImportBatch.Status.FAILED,
+                                file_errors=[f"The import stopped unexpectedly: {exc}"])
+        finally:
+            run.cleanup()
     batch.refresh_from_db()
     return batch
+
+
+def _settle_unless_lost(run: _ImportRun, **values) -> None:
+    """Record how the attempt ended, unless another task holds the batch now (its outcome counts)."""
+    if run.lease.lost.is_set():
+        return
+    try:
+        with transaction.atomic():
+            run.lease.fence()
+            run.discard()
+            run.lease.set(run.batch, file_warnings=run.warnings, finished_at=timezone.now(), **values)
+    except LeaseLost:
+        pass
+    except DatabaseError:  # the database is gone: the lease lapses and the reconciler sends the batch again
+        logger.exception("import batch %s: recording its outcome failed", run.batch.pk)
 
 
 def import_batch_set(batch: ImportBatch, **values) -> None:
@@ -243,16 +263,19 @@ def _q(name: str) -> psql.Identifier:
 
 
 class _ImportRun:
-    def __init__(self, batch: ImportBatch):
+    def __init__(self, batch: ImportBatch, lease: ImportLease):
         self.batch = batch
+        self.lease = lease
         self.collection = batch.collection
         self.warnings: list[str] = []
-        self.stage = f"import_stage_{batch.pk}"
-        self.rows = f"import_rows_{batch.pk}"
-        self.maps = f"import_map_{batch.pk}"
-        self.taxa = f"import_taxa_{batch.pk}"
-        self.agents = f"import_agents_{batch.pk}"
-        self.media = f"import_media_{batch.pk}"
+        # This attempt's own tables (import_<part>_<batch>_<attempt>), dropped at its end, or by
+        # the next claim or the reconciler if it dies.
+        self.stage = staging_name("stage", batch)
+        self.rows = staging_name("rows", batch)
+        self.maps = staging_name("map", batch)
+        self.taxa = staging_name("taxa", batch)
+        self.agents = staging_name("agents", batch)
+        self.media = staging_name("media", batch)
         self.media_files: list = []  # (FileSpec, name) of multimedia extensions
         self.event_file = None  # (FileSpec, name) of an Event core whose Occurrence extension is imported
         self.extra_tables: list[str] = []
@@ -314,12 +337,22 @@ class _ImportRun:
     # -- phases
     @contextmanager
     def phase(self, name: str):
-        """Times one phase in the log (benchmarks/import.py --steps prints it)."""
+        """Times one phase in the log (benchmarks/import.py --steps prints it); a run whose lease
+        another task took stops at the next phase."""
+        self.lease.check()
         started = time.perf_counter()
         try:
             yield
         finally:
             logger.debug("import %s: %.3f s == phase %s", self.batch.pk, time.perf_counter() - started, name)
+
+    def pause_for_tests(self, stage: str) -> None:
+        """IMPORT_TEST_PAUSE = {stage: seconds} (crash tests only, never set in production): hold
+        the run in `stage` so a test can SIGKILL the worker there."""
+        seconds = getattr(settings, "IMPORT_TEST_PAUSE", {}).get(stage)
+        if seconds:
+            logger.warning("import %s: test pause in %s for %.1f s", self.batch.pk, stage, seconds)
+            time.sleep(seconds)
 
     def execute(self) -> None:
         with self.phase("open"):
@@ -328,30 +361,36 @@ class _ImportRun:
             self.load()
             if self.event_file:
                 self.event_join()
-        import_batch_set(self.batch, status=ImportBatch.Status.VALIDATING, file_warnings=self.warnings)
+            self.pause_for_tests(ImportBatch.Status.READING)
+        self.lease.set(self.batch, status=ImportBatch.Status.VALIDATING, file_warnings=self.warnings)
         with self.phase("prepare"):
             self.prepare()
         with self.phase("validate"):
             self.validate()
             self.check_extensions()
             counts = self.count()
+            self.pause_for_tests(ImportBatch.Status.VALIDATING)
         if self.batch.dry_run:
-            self.write_extension_errors()
-            import_batch_set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
-                      file_warnings=self.warnings, **counts)
+            with transaction.atomic():
+                self.lease.fence()
+                self.write_extension_errors()
+                self.lease.set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
+                               file_warnings=self.warnings, **counts)
             return
-        import_batch_set(self.batch, status=ImportBatch.Status.WRITING, file_warnings=self.warnings)
+        self.lease.set(self.batch, status=ImportBatch.Status.WRITING, file_warnings=self.warnings)
         with self.phase("analyze targets"):
             self.analyze_targets()
         with self.phase("taxa+agents"), transaction.atomic():
             self.shared_rows_ensure()
         with self.phase("write+commit"), transaction.atomic():
             with self.phase("write"):
+                self.lease.fence()  # the batch row stays locked to the COMMIT: ours, or nothing is written
                 self.write()
                 self.write_extension_errors()
                 counts = self.count(after_write=True)
-                import_batch_set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
-                          rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
+                self.lease.set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
+                               rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
+                self.pause_for_tests(ImportBatch.Status.WRITING)
             with self.phase("mids"):  # every record written, in one pass, in the same transaction
                 mids_assess_import(rows_table=self.rows, stage_table=self.stage, columns=self.columns)
 
@@ -444,7 +483,7 @@ class _ImportRun:
         used = sorted(terms)
         if not used:
             return
-        table = f"import_events_{self.batch.pk}"
+        table = staging_name("events", self.batch)
         self.extra_tables.append(table)
         self.sql(f'CREATE UNLOGGED TABLE "{table}" (event_id text PRIMARY KEY, '
                  + ", ".join(f'"{t}" text' for t in used) + ")")
@@ -498,7 +537,7 @@ class _ImportRun:
         total = self.fetch(f'SELECT count(*) FROM "{self.stage}"')[0][0] + len({e[0] for e in self.python_errors})
         if total == 0:
             raise ArchiveError(NO_ROWS)
-        import_batch_set(self.batch, rows_total=total)
+        self.lease.set(self.batch, rows_total=total)
 
     def _fast_path_possible(self, first_width: int) -> bool:
         core, fmt = self.archive.core, self.archive.core_format
@@ -1085,10 +1124,7 @@ class _ImportRun:
             self.sql("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
             set_based = self._references_lock()
             with self.phase("insert"):
-                self._insert()
-            with self.phase("insert events"):
-                specimen_events_write(label="insert", ids=psql.SQL(
-                    "SELECT r.new_id FROM {} r WHERE r.match_id IS NULL").format(_q(self.rows)))
+                self._insert()  # with each new record's insert event
             with self.phase("links"):
                 self._links()
             if set_based:
@@ -1319,10 +1355,11 @@ class _ImportRun:
                                 f"ELSE {_literal(Specimen.Status.DRAFT.value)} END")
             values["published_at"] = f"CASE WHEN {named} THEN now() END"
         columns = ", ".join(f'"{c}"' for c in values)
-        self.inserted = self.sql(
-            f"INSERT INTO specimens_specimen ({columns}) SELECT {', '.join(values.values())} "
-            f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE r.match_id IS NULL'
-        )
+        insert = (f"INSERT INTO specimens_specimen ({columns}) SELECT {', '.join(values.values())} "
+                  f'FROM "{self.rows}" r LEFT JOIN "{self.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE r.match_id IS NULL')
+        # The new rows as inserted feed their insert events (version 1), in the same statement.
+        self.inserted = self.sql(psql.SQL("WITH s AS ({insert} RETURNING *) {events}").format(
+            insert=psql.SQL(insert), events=specimen_events_insert(label="insert", source=psql.SQL("s"))))
 
     def _links(self) -> None:
         """Current identifications, ordered collectors and determiners of the rows just inserted (ids drawn up front)."""
@@ -1485,8 +1522,4 @@ def today() -> dt.date:
 
 def import_batch_enqueue(*, batch: ImportBatch) -> None:
     """Queue the batch for the `bulk` worker once the creating transaction has committed."""
-    from functools import partial
-
-    from specimens.tasks import specimen_import_task
-
-    transaction.on_commit(partial(specimen_import_task.delay, batch.pk))
+    import_batches_enqueue(batch_ids=[batch.pk])

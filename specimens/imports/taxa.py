@@ -47,6 +47,7 @@ from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
 
+from .batches import ImportLease, LeaseLost, import_batch_claim
 from .services import (
     ADVISORY_LOCK, import_batch_run, import_batch_set, import_report_write, sql_execute, sql_fetch,
 )
@@ -236,18 +237,26 @@ def taxa_import_batch_create(*, path: str | Path, user, dry_run: bool = False) -
 
 
 def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
-    """Run a pending checklist batch to its end; running it again (a redelivered task) does nothing."""
-    with transaction.atomic():
-        batch = (ImportBatch.objects.select_for_update(of=("self",)).select_related("created_by")
-                 .filter(pk=batch_id, kind=ImportBatch.Kind.TAXA).first())
-        if batch is None or batch.status != ImportBatch.Status.PENDING:
-            return batch
-        import_batch_set(batch, status=ImportBatch.Status.READING, started_at=timezone.now())
+    """Claim the checklist batch's lease and run it from the start (specimens.imports.batches); a
+    redelivered task, or one for a batch another live task runs, does nothing."""
+    batch, owner = import_batch_claim(batch_id=batch_id, kind=ImportBatch.Kind.TAXA)
+    if owner is None:
+        return batch
+    lease = ImportLease(batch, owner)
+    with lease.kept():
+        try:
+            _taxa_batch_execute(batch, lease)
+        except LeaseLost:
+            logger.warning("checklist batch %s: another task runs it now; this attempt stopped", batch.pk)
+    return batch
 
+
+def _taxa_batch_execute(batch: ImportBatch, lease: ImportLease) -> None:
     def progress(phase: str, rows: int) -> None:
-        import_batch_set(batch, status=phase, rows_total=rows)
+        lease.set(batch, status=phase, rows_total=rows)
 
     result = taxa_import(path=batch.source_path, user=batch.created_by, dry_run=batch.dry_run, progress=progress)
+    lease.check()  # a LeaseLost inside is reported as a failed import: it is not this attempt's to record
     if result.failed:
         status = ImportBatch.Status.FAILED
     elif result.file_rejected:
@@ -256,24 +265,26 @@ def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
         status = ImportBatch.Status.DONE
     try:
         with transaction.atomic():
+            lease.fence()
             ImportRowError.objects.filter(batch=batch).delete()
             ImportRowError.objects.bulk_create(
                 (ImportRowError(batch=batch, severity=p.severity, line=p.line or 0, column=p.field[:120], value=p.value,
                                 message=p.message) for p in result.problems),
                 batch_size=5000,
             )
-            import_batch_set(
+            lease.set(
                 batch, status=status, finished_at=timezone.now(), rows_total=result.rows,
                 rows_done=result.rows if status == ImportBatch.Status.DONE else 0,
                 inserted_count=result.created, unchanged_count=result.matched, updated_count=result.updated,
                 synonym_count=result.synonyms, rejected_count=result.rejected,
                 file_errors=result.file_errors, file_warnings=result.warnings,
             )
+    except LeaseLost:
+        raise
     except Exception as exc:  # the page must stop polling: say so on the batch; the log keeps the traceback
         logger.exception("recording checklist batch %s failed", batch.pk)
-        import_batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(),
-                   file_errors=[f"The import stopped unexpectedly: {exc}"])
-    return batch
+        lease.set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(),
+                  file_errors=[f"The import stopped unexpectedly: {exc}"])
 
 
 def import_batch_run_by_kind(*, batch_id: int) -> ImportBatch | None:

@@ -3,9 +3,9 @@
 - Records the import created that nobody has touched since (still version 1, a draft never
   published, no audit event but their insert, nothing pointing at them: no images, preparations
   or digitisation batch) are deleted with their identifications and collector links, set-based.
-  Like their insert, their deletion is recorded set-based: one INSERT … SELECT of a "delete"
-  event per record, then the deletes under the importer's BULK_IMPORT_SETTING switch (no trigger
-  call per row); the batch records who, when and how many.
+  Like their insert, their deletion is recorded set-based: deleted under the importer's
+  BULK_IMPORT_SETTING switch (no trigger call per row), the DELETE … RETURNING feeding one
+  INSERT … SELECT of their "delete" events; the batch records who, when and how many.
 - Records the import changed are put back to their state before it, read from the audit trail
   (the event just before the import's own), with the identifications and collector links the
   import replaced, unless they were changed again since. The restore is itself audited
@@ -26,14 +26,14 @@ from functools import partial
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models.fields.related import ForeignObjectRel
 from django.utils import timezone
 from django.utils.formats import date_format
 from psycopg import sql as psql
 
 from institutions.selectors import ALL, institution_scope
-from specimens.history import specimen_events_write
+from specimens.history import specimen_events_insert
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportUndoKept, Specimen
 
 from .services import collection_write_lock, import_batch_set, spreadsheet_safe, sql_execute, sql_fetch
@@ -383,16 +383,16 @@ class _Undo:
         if not plan.delete:
             return
         doomed = f'(SELECT id FROM "{self.inserted}" WHERE reason IS NULL)'
-        # Each record's last version, as the delete trigger would record it (under the undo's context).
-        specimen_events_write(label="delete", ids=psql.SQL(
-            "SELECT id FROM {} WHERE reason IS NULL").format(psql.Identifier(self.inserted)))
         self.sql("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
         self.sql(f"DELETE FROM specimens_specimenagent WHERE specimen_id IN {doomed}")
         self.sql(f"DELETE FROM specimens_identification WHERE specimen_id IN {doomed}")
         # The rules again, in the statement itself: a record changed since the plan is not deleted.
-        deleted = self.sql(
-            f"DELETE FROM specimens_specimen s WHERE s.id IN {doomed} AND s.import_batch_id = %s AND s.version = 1 "
-            "AND s.status = 'draft' AND s.published_at IS NULL AND s.media = '[]'::jsonb",
+        # Each deleted row's last version becomes its delete event, as the trigger would record it.
+        deleted = self.sql(psql.SQL("WITH s AS ({delete} RETURNING *) {events}").format(
+            delete=psql.SQL(
+                f"DELETE FROM specimens_specimen s WHERE s.id IN {doomed} AND s.import_batch_id = %s AND s.version = 1 "
+                "AND s.status = 'draft' AND s.published_at IS NULL AND s.media = '[]'::jsonb"),
+            events=specimen_events_insert(label="delete", source=psql.SQL("s"))).as_string(connection.connection),
             [self.batch.pk],
         )
         self.sql("SELECT set_config(%s, 'off', true)", [BULK_IMPORT_SETTING])

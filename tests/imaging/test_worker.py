@@ -61,7 +61,8 @@ def _mid_derivative(media):
 def _assert_each_processed_once(media, n):
     assets = list(ImageAsset.objects.order_by("id"))
     assert len(assets) == n
-    assert {a.status for a in assets} == {ImageAsset.Status.DONE}
+    assert {a.status for a in assets} == {ImageAsset.Status.DONE}, [
+        (a.status, a.error_code, a.error_text, a.attempts) for a in assets]
     assert Derivative.objects.count() == 3 * n
     assert all(a.derivatives.count() == 3 for a in assets)
     assert imaging_orphans_find() == []

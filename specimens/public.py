@@ -263,9 +263,14 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def public_columns_sql(alias: str = "s", taxon_level: str | None = None) -> dict[str, str]:
-    """Field → SQL expression of its public value, for a specimens_specimen row aliased `alias`."""
-    level = level_sql(alias, taxon_level)
+def public_columns_sql(alias: str = "s", taxon_level: str | None = None, level: str | None = None) -> dict[str, str]:
+    """Field → SQL expression of its public value, for a specimens_specimen row aliased `alias`.
+
+    `level` is an SQL expression of the record's level already worked out (public_select_sql's
+    LATERAL column); without it the level expression is written into every column, which suits
+    a few annotated columns but repeats the taxon probe per column on a wide SELECT.
+    """
+    level = level or level_sql(alias, taxon_level)
     col = lambda name: f"{alias}.{name}"  # noqa: E731
     has_point = f"({col('decimal_latitude')} IS NOT NULL AND {col('decimal_longitude')} IS NOT NULL)"
     columns: dict[str, str] = {}
@@ -297,9 +302,18 @@ def public_columns_sql(alias: str = "s", taxon_level: str | None = None) -> dict
     return columns
 
 
-def public_select_sql(alias: str = "s", taxon_level: str | None = None, fields=GENERALISED_FIELDS) -> str:
-    """`expr AS field, …` for a SELECT list (exports, search rows)."""
-    columns = public_columns_sql(alias, taxon_level)
+PUBLIC_LEVEL_COLUMN = "public_level"
+
+
+def public_level_join_sql(alias: str = "s", taxon_level: str | None = None) -> str:
+    """A FROM-clause item that works out each record's level once: pair it with public_select_sql."""
+    return f"CROSS JOIN LATERAL (SELECT {level_sql(alias, taxon_level)} AS {PUBLIC_LEVEL_COLUMN}) AS {alias}_public"
+
+
+def public_select_sql(alias: str = "s", fields=GENERALISED_FIELDS) -> str:
+    """`expr AS field, …` for a SELECT list (exports, search rows), reading the level from
+    public_level_join_sql(alias) in the same query's FROM."""
+    columns = public_columns_sql(alias, level=f"{alias}_public.{PUBLIC_LEVEL_COLUMN}")
     return ", ".join(f"{columns[name]} AS {name}" for name in fields)
 
 

@@ -13,6 +13,8 @@ from specimens.public import (
     GENERALISED_FIELDS,
     public_annotations,
     public_columns_sql,
+    public_level_join_sql,
+    public_select_sql,
     record_generalise,
     specimen_public_values,
     specimen_sensitivity,
@@ -92,6 +94,11 @@ def test_sql_form_and_record_function_agree_on_every_field():
             "SELECT s.id, " + ", ".join(f"{columns[name]} AS {name}" for name in GENERALISED_FIELDS)
             + " FROM specimens_specimen s WHERE s.collection_id = %s", [collection.pk])
         by_sql = {row[0]: dict(zip(GENERALISED_FIELDS, row[1:])) for row in cursor.fetchall()}
+        # The export form: the level worked out once per row in a LATERAL, read by every column.
+        cursor.execute(f"SELECT s.id, {public_select_sql('s')} FROM specimens_specimen s {public_level_join_sql('s')} "
+                       "WHERE s.collection_id = %s", [collection.pk])
+        by_select = {row[0]: dict(zip(GENERALISED_FIELDS, row[1:])) for row in cursor.fetchall()}
+    assert by_select == by_sql
 
     seen_levels = set()
     for specimen in Specimen.objects.filter(collection=collection).select_related("taxon"):

@@ -19,6 +19,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("curate/", include("specimens.urls")),
+    path("publishing/", include("publishing.urls")),
+    path("", include("portal.urls")),
     path("manage/", include("digitisation.urls")),
     path("", include("imaging.urls")),
     path("admin/", admin.site.urls),

@@ -12,4 +12,13 @@ mkdir -p static/vendor
 cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 rm -rf static/vendor/openseadragon
 cp -r node_modules/openseadragon/build/openseadragon static/vendor/openseadragon
+cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+rm -rf static/vendor/leaflet
+cp -r node_modules/leaflet/dist static/vendor/leaflet
+cp node_modules/topojson-client/dist/topojson-client.min.js static/vendor/topojson-client.min.js
+# The offline basemap: Natural Earth outlines (world-atlas, public domain) as TopoJSON.
+mkdir -p static/vendor/basemap
+cp node_modules/world-atlas/countries-50m.json node_modules/world-atlas/land-110m.json static/vendor/basemap/
+# axe-core is loaded into pages by the accessibility tests only.
+cp node_modules/axe-core/axe.min.js static/vendor/axe.min.js
 echo "front-end libraries copied to static/vendor/"

@@ -48,8 +48,11 @@ INSTALLED_APPS = [
     "collections_portal.common",
     "institutions",
     "specimens",
+    "imports",
     "imaging",
+    "publishing",
     "digitisation",
+    "portal",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+urlpatterns: list = []  # stable URIs, specimen, institution, collection and exhibition pages

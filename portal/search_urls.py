@@ -1,0 +1,1 @@
+urlpatterns: list = []  # public search, map and the public search API

@@ -24,7 +24,7 @@ django.setup()
 from django.db import transaction  # noqa: E402
 
 from institutions.models import Collection, Institution  # noqa: E402
-from specimens.imports.services import import_batch_create, import_batch_run  # noqa: E402
+from imports.services import import_batch_create, import_batch_run  # noqa: E402
 from specimens.models import ImportRowError  # noqa: E402
 
 TESTDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "dwca"

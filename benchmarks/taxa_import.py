@@ -86,7 +86,7 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from specimens.imports.taxa import taxa_import
+    from imports.checklist import taxa_import
     from specimens.models import Taxon
 
     db = settings.DATABASES["default"]

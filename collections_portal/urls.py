@@ -18,6 +18,7 @@ urlpatterns = [
     path("specimen/<uuid:uuid>.html", specimen_views.specimen_public_page, name="specimen_page"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("curate/imports/", include("imports.urls")),
     path("curate/", include("specimens.urls")),
     path("publishing/", include("publishing.urls")),
     path("", include("portal.urls")),

@@ -128,7 +128,7 @@ class ImportRowErrorAdmin(admin.ModelAdmin):
 
 @admin.register(ImportUndoKept)
 class ImportUndoKeptAdmin(admin.ModelAdmin):
-    """Written by the undo of an import (specimens.imports.undo)."""
+    """Written by the undo of an import (imports.undo)."""
 
     list_display = ("batch", "catalog_number", "kind", "reason")
     list_filter = ("reason", "kind")

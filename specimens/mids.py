@@ -85,12 +85,12 @@ RELATED_JOINS = (
 )
 # Terms a mapping set reads that no Specimen column holds: an import keeps their values in mids_terms.
 ALL_MAPPED_TERMS = tuple(dict.fromkeys(t for m in MAPPING_SETS.values() for t in m.terms))
-IMPORT_WRITES_TERMS: set[str] = set()  # filled lazily from specimens.imports.fields (imports import us)
+IMPORT_WRITES_TERMS: set[str] = set()  # filled lazily from specimens.dwc.TERM_FIELDS
 FEW = 500  # up to this many records: VALUES in the UPDATE itself; beyond: COPY into a temporary table
 
 def import_kept_terms() -> tuple[str, ...]:
     """MIDS-mapped terms an import keeps in mids_terms: those it writes to no column."""
-    from .imports.fields import TERM_FIELDS
+    from .dwc import TERM_FIELDS
 
     return tuple(t for t in ALL_MAPPED_TERMS if t not in TERM_FIELDS and not t.startswith("Multimedia."))
 

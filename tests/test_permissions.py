@@ -349,9 +349,9 @@ def test_every_specimen_url_is_in_the_matrix():
         # covered by their own tests above or in tests/specimens/
         "specimens_api:specimen_withdraw", "specimens_api:specimen_submit", "specimens:curate_withdraw",
         "specimens_api:taxon_list", "specimens_api:taxon_detail",
-        "specimens:curate_imports", "specimens:curate_import_detail", "specimens:curate_import_report",
+        "imports:import_list", "imports:import_detail", "imports:import_report",
         # tests/importer/test_undo.py
-        "specimens:curate_import_undo", "specimens:curate_import_undo_kept",
+        "imports:import_undo", "imports:import_undo_kept",
         # tests/test_write_rules.py
         "specimens:taxon_accept",
     }
@@ -359,7 +359,7 @@ def test_every_specimen_url_is_in_the_matrix():
         for entry in patterns:
             if hasattr(entry, "url_patterns"):
                 yield from walk(entry.url_patterns, entry.namespace or namespace)
-            elif entry.name and namespace in ("specimens", "specimens_api"):
+            elif entry.name and namespace in ("specimens", "specimens_api", "imports"):
                 yield f"{namespace}:{entry.name}"
 
     names = set(walk(get_resolver().url_patterns))
@@ -367,7 +367,7 @@ def test_every_specimen_url_is_in_the_matrix():
     assert names <= covered, f"URLs missing from the permission matrix: {sorted(names - covered)}"
 
 
-IMPORT_PAGES = ["curate_import_detail", "curate_import_report"]
+IMPORT_PAGES = ["import_detail", "import_report"]
 
 
 @pytest.mark.parametrize("role, own, expected", [
@@ -377,14 +377,14 @@ IMPORT_PAGES = ["curate_import_detail", "curate_import_report"]
 ])
 @pytest.mark.parametrize("name", IMPORT_PAGES)
 def test_import_batches_are_seen_by_their_institution_only(client_for, institution, other_institution, role, own, expected, name):
-    from specimens.imports.services import import_batch_create
+    from imports.services import import_batch_create
 
     from .factories.institutions import CollectionFactory
 
     batch = import_batch_create(collection=CollectionFactory(institution=institution), path="/nonexistent/file.csv")
     client = client_for(role, institution if own else other_institution)
 
-    response = client.get(reverse(f"specimens:{name}", args=[batch.uuid]))
+    response = client.get(reverse(f"imports:{name}", args=[batch.uuid]))
 
     assert response.status_code == expected
 
@@ -403,7 +403,7 @@ def test_only_roles_that_create_records_may_upload_an_import(client_for, institu
     client = client_for(role, institution)
     upload = SimpleUploadedFile("rows.csv", b"catalogNumber,scientificName\nX1,Bellis perennis\n", content_type="text/csv")
 
-    response = client.post(reverse("specimens:curate_imports"), {"collection": collection.pk, "file": upload})
+    response = client.post(reverse("imports:import_list"), {"collection": collection.pk, "file": upload})
 
     assert response.status_code == expected
     if role in ("digitiser", "curator"):
@@ -428,7 +428,7 @@ def test_only_curators_and_managers_may_upload_a_checklist(client_for, instituti
     client = client_for(role, institution)
     upload = SimpleUploadedFile("names.csv", b"taxonID,scientificName\nt1,Bellis perennis\n", content_type="text/csv")
 
-    response = client.post(reverse("specimens:curate_imports"), {"kind": "taxa", "file": upload})
+    response = client.post(reverse("imports:import_list"), {"kind": "taxa", "file": upload})
 
     assert response.status_code == expected
     if role in ("curator", "collection_manager"):
@@ -496,8 +496,8 @@ def write_case(institution, other_institution, client_for, user_with_role, tmp_p
     prepared for `path`; act() performs the write as the browser or API client would."""
     from imaging.models import ImageAsset
     from imaging.services import imaging_batch_create
-    from specimens.imports.services import import_batch_create, import_batch_run
-    from specimens.tasks import specimen_import_task
+    from imports.services import import_batch_create, import_batch_run
+    from imports.tasks import specimen_import_task
 
     def make(role, state, path):
         collection = CollectionFactory(institution=institution, code="BOT")
@@ -530,7 +530,7 @@ def write_case(institution, other_institution, client_for, user_with_role, tmp_p
             def act():
                 from specimens.models import ImportBatch
 
-                response = client.post(reverse("specimens:curate_imports"), {
+                response = client.post(reverse("imports:import_list"), {
                     "kind": "specimens", "collection": collection.pk,
                     "file": _csv_upload([{"catalogNumber": specimen.catalog_number, "locality": NEW_LOCALITY}])})
                 for batch in ImportBatch.objects.all():  # what the bulk worker would run, as the uploader
@@ -552,7 +552,7 @@ def write_case(institution, other_institution, client_for, user_with_role, tmp_p
             assert batch.updated_count == 1
 
             def act():
-                return client.post(reverse("specimens:curate_import_undo", args=[batch.uuid]))
+                return client.post(reverse("imports:import_undo", args=[batch.uuid]))
         else:  # image_link: an image the pipeline could not place, linked by hand
             asset = ImageAsset.objects.create(
                 batch=imaging_batch_create(institution=institution, name="Tray 1"), institution=institution,

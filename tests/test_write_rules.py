@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from institutions.models import Role
-from specimens.imports.services import import_batch_create, import_batch_run
-from specimens.imports.taxa import taxa_import
-from specimens.imports.undo import import_batch_undo
+from imports.services import import_batch_create, import_batch_run
+from imports.checklist import taxa_import
+from imports.undo import import_batch_undo
 from specimens.models import ImportBatch, ImportRowError, Specimen, Taxon
 from specimens.services import (
     specimen_bulk_publish,

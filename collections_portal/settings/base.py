@@ -179,7 +179,7 @@ IMAGING_LEASE_SECONDS = 30
 IMAGING_LEASE_RENEW_SECONDS = 10
 # An unsettled image with no live lease, sent longer ago than this, is sent again (a lost message).
 IMAGING_REQUEUE_PATIENCE_SECONDS = 30 * 60
-# Import batches hold the same kind of lease (specimens.imports.batches): renewed every 10 s, lapsed
+# Import batches hold the same kind of lease (imports.batches): renewed every 10 s, lapsed
 # 30 s after its task died; then the import runs again from the start (a killed write leaves
 # nothing), at most IMPORT_MAX_ATTEMPTS times in all. A batch waiting in the queue longer than the
 # patience with no live lease is sent again (a lost message; a duplicate finds it settled).

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from specimens.imports.services import import_batch_create, import_batch_run
+from imports.services import import_batch_create, import_batch_run
 from tests.factories.institutions import CollectionFactory, InstitutionFactory
 
 from tests.paths import DWCA  # noqa: E402

@@ -132,7 +132,7 @@ def test_ambiguous_slash_dates_are_row_errors_unless_the_order_is_chosen(run_imp
     assert "'6/7/2009' could be day/month/year or month/day/year" in _errors(guessed)[(2, "eventDate", "6/7/2009")]
     assert any("choose the order for this import" in w for w in guessed.file_warnings)
 
-    from specimens.imports.services import import_batch_create, import_batch_run
+    from imports.services import import_batch_create, import_batch_run
 
     chosen = import_batch_run(batch_id=import_batch_create(
         collection=guessed.collection, path=tmp_path / "a.txt", date_order="dmy").pk)

@@ -1,4 +1,4 @@
-"""The import batch's lease, attempts and reconciler, in-process (specimens.imports.batches). The
+"""The import batch's lease, attempts and reconciler, in-process (imports.batches). The
 same with a real worker killed in each stage: test_recovery.py."""
 
 from datetime import timedelta
@@ -10,12 +10,12 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from collections_portal.celery import app
-from specimens.imports.batches import (
+from imports.batches import (
     IMPORT_GAVE_UP, import_batch_claim, import_batch_reenqueue_stale, staging_tables,
 )
-from specimens.imports.services import import_batch_create, import_batch_run
+from imports.services import import_batch_create, import_batch_run
 from specimens.models import ImportBatch, ImportRowError, Specimen
-from specimens.tasks import import_batch_reenqueue_stale_task, specimen_import_task
+from imports.tasks import import_batch_reenqueue_stale_task, specimen_import_task
 
 pytestmark = pytest.mark.django_db
 

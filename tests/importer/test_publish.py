@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from institutions.models import Role
 from specimens.models import ImportBatch, ImportRowError, Specimen, Taxon
-from specimens.imports.services import import_batch_create, import_batch_run
+from imports.services import import_batch_create, import_batch_run
 from tests.factories.institutions import CollectionFactory
 
 from .archives import csv_write
@@ -85,7 +85,7 @@ def test_the_browser_offers_publish_on_import_and_the_slash_date_order(client_fo
     collection = CollectionFactory(institution=institution)
     curator = client_for(Role.CURATOR, institution)
 
-    response = curator.post(reverse("specimens:curate_imports"), {
+    response = curator.post(reverse("imports:import_list"), {
         "collection": collection.pk, "publish": "on", "date_order": "dmy",
         "file": SimpleUploadedFile("rows.csv", b"catalogNumber,scientificName,eventDate\nB1,Poa annua,6/7/2009\n"),
     })
@@ -102,7 +102,7 @@ def test_the_browser_refuses_publish_on_import_for_a_digitiser(client_for, insti
     digitiser = client_for(Role.DIGITISER, institution)
     before = sorted(os.listdir(settings.IMPORT_SPOOL_DIR))
 
-    response = digitiser.post(reverse("specimens:curate_imports"), {
+    response = digitiser.post(reverse("imports:import_list"), {
         "collection": collection.pk, "publish": "on",
         "file": SimpleUploadedFile("rows.csv", b"catalogNumber\nB1\n"),
     })

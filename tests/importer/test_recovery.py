@@ -1,6 +1,6 @@
 """Imports that recover on their own: the whole worker SIGKILLed while an import reads, validates or
 writes; a new worker takes the batch up once its lease lapses, runs it from the start, and it ends
-as a clean run ends (issue 10 part 2, specimens.imports.batches).
+as a clean run ends (issue 10 part 2, imports.batches).
 
 Real worker processes and a real broker. The crash worker's lease clock is scaled down
 (tests/importer/worker_settings: lease 5 s, renewal 1 s; production 30 s, 10 s, beat 30 s), and
@@ -17,10 +17,10 @@ from django.apps import apps
 from django.db import connection, transaction
 
 from collections_portal.celery import app
-from specimens.imports.batches import staging_tables
-from specimens.imports.services import import_batch_create, import_batch_enqueue, import_batch_run
+from imports.batches import staging_tables
+from imports.services import import_batch_create, import_batch_enqueue, import_batch_run
 from specimens.models import Identification, ImportBatch, ImportRowError, Specimen, SpecimenAgent
-from specimens.tasks import specimen_import_task
+from imports.tasks import specimen_import_task
 from tests.factories.institutions import CollectionFactory, InstitutionFactory
 from tests.imaging.conftest import CrashWorker
 

@@ -1,8 +1,8 @@
 import pytest
 
-from specimens.imports.services import import_batch_create, import_batch_enqueue
+from imports.services import import_batch_create, import_batch_enqueue
 from specimens.models import ImportBatch, Specimen
-from specimens.tasks import specimen_import_task
+from imports.tasks import specimen_import_task
 
 from .conftest import DWCA
 

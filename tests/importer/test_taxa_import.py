@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from specimens.imports.taxa import (
+from imports.checklist import (
     ACCEPTED_MISSING, CYCLE, NO_NAME, NOT_A_CHECKLIST, PARENT_MISSING, PARENT_REJECTED, TOO_LONG, taxa_import,
     taxa_import_report_write,
 )

@@ -12,15 +12,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from institutions.models import Role
-from specimens.imports.taxa import (
+from imports.checklist import (
     CHOOSE_CHECKLIST,
     TAXA_IMPORT_NO_INSTITUTION,
     TAXA_IMPORT_NOT_ALLOWED,
     taxa_import_batch_create,
 )
-from specimens.imports.undo import UNDO_CHECKLIST, import_batch_undo, import_batch_undo_offered, import_batch_undo_preview
+from imports.undo import UNDO_CHECKLIST, import_batch_undo, import_batch_undo_offered, import_batch_undo_preview
 from specimens.models import ImportBatch, ImportRowError, Specimen, Taxon
-from specimens.tasks import specimen_import_task
+from imports.tasks import specimen_import_task
 from tests.factories.institutions import CollectionFactory, InstitutionFactory, MembershipFactory
 
 from .conftest import DWCA
@@ -33,12 +33,12 @@ ImportBatchEvent = apps.get_model("specimens", "ImportBatchEvent")
 
 
 def _upload(client, path, **data):
-    return client.post(reverse("specimens:curate_imports"),
+    return client.post(reverse("imports:import_list"),
                        {"file": SimpleUploadedFile(path.name, path.read_bytes()), **data})
 
 
 def _report(client, batch) -> list[list[str]]:
-    response = client.get(reverse("specimens:curate_import_report", args=[batch.uuid]))
+    response = client.get(reverse("imports:import_report", args=[batch.uuid]))
     assert response.status_code == 200
     return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
 
@@ -51,7 +51,7 @@ def test_a_checklist_upload_is_queued_at_commit_and_the_task_imports_its_names(
 
     assert response.status_code == 302
     batch = ImportBatch.objects.get()
-    assert response["Location"] == reverse("specimens:curate_import_detail", args=[batch.uuid])
+    assert response["Location"] == reverse("imports:import_detail", args=[batch.uuid])
     assert (batch.kind, batch.collection, batch.institution, batch.status) == ("taxa", None, institution, "pending")
     assert len(callbacks) == 1
 
@@ -82,7 +82,7 @@ def test_the_finished_checklist_page_shows_its_counts_and_offers_no_undo(curator
     batch = ImportBatch.objects.get()
     specimen_import_task(batch.pk)
 
-    page = curator_client.get(reverse("specimens:curate_import_detail", args=[batch.uuid])).content.decode()
+    page = curator_client.get(reverse("imports:import_detail", args=[batch.uuid])).content.decode()
 
     assert "checklist → taxonomic tree" in page
     assert "Names added to the tree" in page and "Synonyms linked to their accepted name" in page
@@ -103,7 +103,7 @@ def test_the_same_checklist_uploaded_as_specimen_records_is_refused_with_the_cho
     assert batch.status == ImportBatch.Status.REJECTED
     assert "Taxon" in batch.file_errors[0] and batch.file_errors[-1] == CHOOSE_CHECKLIST
     assert '"Taxonomic checklist (names into the tree)"' in CHOOSE_CHECKLIST
-    page = curator_client.get(reverse("specimens:curate_import_detail", args=[batch.uuid])).content.decode()
+    page = curator_client.get(reverse("imports:import_detail", args=[batch.uuid])).content.decode()
     assert "Taxonomic checklist (names into the tree)" in page
     assert Taxon.objects.count() == 0
 
@@ -145,8 +145,8 @@ def test_the_database_requires_a_collection_for_specimen_records(institution):
 def test_the_form_offers_checklists_to_curators_only(curator_client, digitiser_client, institution):
     CollectionFactory(institution=institution)
 
-    assert 'value="taxa"' in curator_client.get(reverse("specimens:curate_imports")).content.decode()
-    assert 'value="taxa"' not in digitiser_client.get(reverse("specimens:curate_imports")).content.decode()
+    assert 'value="taxa"' in curator_client.get(reverse("imports:import_list")).content.decode()
+    assert 'value="taxa"' not in digitiser_client.get(reverse("imports:import_list")).content.decode()
 
 
 def test_a_digitiser_cannot_import_a_checklist(digitiser_client, institution):
@@ -190,7 +190,7 @@ def test_a_checklist_batch_cannot_be_undone(curator_client):
     for service in (import_batch_undo_preview, import_batch_undo):
         with pytest.raises(ValidationError, match="A checklist import cannot be undone"):
             service(batch=batch, user=curator_client.user)
-    response = curator_client.post(reverse("specimens:curate_import_undo", args=[batch.uuid]), follow=True)
+    response = curator_client.post(reverse("imports:import_undo", args=[batch.uuid]), follow=True)
     assert UNDO_CHECKLIST in response.content.decode().replace("&#x27;", "'")
     batch.refresh_from_db()
     assert (batch.undo_status, Taxon.objects.count()) == ("", taxa)
@@ -201,7 +201,7 @@ def test_the_list_of_imports_shows_what_each_held(curator_client, institution):
     _upload(curator_client, CHECKLIST, kind="taxa")
     _upload(curator_client, OCCURRENCES, kind="specimens", collection=collection.pk)
 
-    page = curator_client.get(reverse("specimens:curate_imports")).content.decode()
+    page = curator_client.get(reverse("imports:import_list")).content.decode()
 
     assert '<td class="import-kind-taxa">Checklist</td>' in page and "taxonomic tree" in page
     assert '<td class="import-kind-specimens">Specimens</td>' in page and collection.full_code in page

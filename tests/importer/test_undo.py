@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from digitisation.services import batch_assign_specimens, batch_create
 from institutions.models import Membership, Role
-from specimens.imports import undo as undo_module
-from specimens.imports.undo import (
+from imports import undo as undo_module
+from imports.undo import (
     UNDO_ALREADY_DONE,
     UNDO_DRY_RUN,
     import_batch_undo,
@@ -24,7 +24,7 @@ from specimens.imports.undo import (
 from specimens.models import Identification, ImportBatch, ImportUndoKept, Specimen, SpecimenAgent
 from specimens.selectors import specimen_history
 from specimens.services import preparation_add, specimen_create, specimen_publish, specimen_update
-from specimens.tasks import import_batch_undo_task
+from imports.tasks import import_batch_undo_task
 from tests.factories.institutions import CollectionFactory, InstitutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +137,7 @@ def test_published_edited_and_otherwise_used_records_are_kept_and_reported(impor
     assert client_for(None).get(reverse("specimen_uri", args=[specimen("Z0001").uuid])).status_code == 303
     # The list of kept records downloads as CSV, with the reasons in words.
     client = client_for(Role.CURATOR, collection.institution)
-    response = client.get(reverse("specimens:curate_import_undo_kept", args=[batch.uuid]))
+    response = client.get(reverse("imports:import_undo_kept", args=[batch.uuid]))
     lines = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(lines) == 5 and lines[0]["catalogNumber"] == "Z0001"
     assert lines[0]["reason"].startswith("Published since the import")
@@ -332,8 +332,8 @@ def test_a_curator_confirms_then_undoes_and_sees_the_result(import_rows, client_
     batch = import_rows([row(1), row(2)])
     client = client_for(Role.CURATOR, collection.institution)
     specimen_publish(specimen=specimen("Z0002"), user=client.user)
-    detail = reverse("specimens:curate_import_detail", args=[batch.uuid])
-    undo = reverse("specimens:curate_import_undo", args=[batch.uuid])
+    detail = reverse("imports:import_detail", args=[batch.uuid])
+    undo = reverse("imports:import_undo", args=[batch.uuid])
 
     page = client.get(detail).content.decode()
     assert f'href="{undo}"' in page and "Undo this import" in page
@@ -355,7 +355,7 @@ def test_a_curator_confirms_then_undoes_and_sees_the_result(import_rows, client_
     assert "Import undone: 1 deleted, 0 put back, 1 left as they were." in text
     assert '<dd class="count-undo-deleted">1</dd>' in text and "Z0002" in text
     assert f'href="{undo}"' not in text  # once only
-    listing = client.get(reverse("specimens:curate_imports")).content.decode()
+    listing = client.get(reverse("imports:import_list")).content.decode()
     assert '<span class="status status-undo-done">Undone</span>' in listing
     again = client.post(undo, follow=True).content.decode()
     assert "This import was already undone on" in again
@@ -368,7 +368,7 @@ def test_the_post_is_csrf_protected(import_rows, collection, user_with_role):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user_with_role(Role.CURATOR, collection.institution))
 
-    response = client.post(reverse("specimens:curate_import_undo", args=[batch.uuid]))
+    response = client.post(reverse("imports:import_undo", args=[batch.uuid]))
 
     assert response.status_code == 403
     assert Specimen.objects.count() == 1
@@ -381,20 +381,20 @@ def test_the_undo_pages_refuse_those_who_may_not_undo(import_rows, client_for, c
     batch = import_rows([row(1)])
     other = InstitutionFactory(code="ELSE")
     client = client_for(role, collection.institution if own else other)
-    undo = reverse("specimens:curate_import_undo", args=[batch.uuid])
+    undo = reverse("imports:import_undo", args=[batch.uuid])
 
     assert client.get(undo).status_code == expected
     assert client.post(undo).status_code == expected
     assert Specimen.objects.count() == 1
     if role == Role.DIGITISER:  # sees the import, is not offered the button
-        assert f'href="{undo}"' not in client.get(reverse("specimens:curate_import_detail", args=[batch.uuid])).content.decode()
+        assert f'href="{undo}"' not in client.get(reverse("imports:import_detail", args=[batch.uuid])).content.decode()
 
 
 def test_a_dry_run_page_offers_no_undo_and_the_confirm_page_explains(import_rows, client_for, collection):
     batch = import_rows([row(1)], dry_run=True)
     client = client_for(Role.CURATOR, collection.institution)
-    undo = reverse("specimens:curate_import_undo", args=[batch.uuid])
+    undo = reverse("imports:import_undo", args=[batch.uuid])
 
-    assert f'href="{undo}"' not in client.get(reverse("specimens:curate_import_detail", args=[batch.uuid])).content.decode()
+    assert f'href="{undo}"' not in client.get(reverse("imports:import_detail", args=[batch.uuid])).content.decode()
     response = client.get(undo, follow=True)
     assert UNDO_DRY_RUN in response.content.decode()

@@ -18,7 +18,7 @@ def test_a_bad_upload_is_refused_at_the_field_and_leaves_nothing(curator_client,
     collection = CollectionFactory(institution=institution)
     before = sorted(os.listdir(settings.IMPORT_SPOOL_DIR))
 
-    response = curator_client.post(reverse("specimens:curate_imports"),
+    response = curator_client.post(reverse("imports:import_list"),
                                    {"collection": collection.pk, "file": SimpleUploadedFile(name, content)})
 
     assert response.status_code == 400
@@ -31,7 +31,7 @@ def test_an_upload_above_the_limit_is_refused(curator_client, institution, setti
     settings.IMPORT_MAX_UPLOAD_MB = 0
     collection = CollectionFactory(institution=institution)
 
-    response = curator_client.post(reverse("specimens:curate_imports"),
+    response = curator_client.post(reverse("imports:import_list"),
                                    {"collection": collection.pk, "file": SimpleUploadedFile("rows.csv", b"catalogNumber\nX1\n")})
 
     assert response.status_code == 400
@@ -42,7 +42,7 @@ def test_an_upload_above_the_limit_is_refused(curator_client, institution, setti
 def test_the_browser_name_never_becomes_a_path(curator_client, institution, settings):
     collection = CollectionFactory(institution=institution)
 
-    response = curator_client.post(reverse("specimens:curate_imports"), {
+    response = curator_client.post(reverse("imports:import_list"), {
         "collection": collection.pk, "file": SimpleUploadedFile("../../etc/rows.csv", b"catalogNumber\nX1\n")})
 
     assert response.status_code == 302

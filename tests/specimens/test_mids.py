@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from specimens.imports.services import import_batch_create, import_batch_run
+from imports.services import import_batch_create, import_batch_run
 from specimens.models import MidsAssessment, Specimen
 from specimens.services import preparation_add, specimen_create, specimen_media_set, specimen_update
 from tests.factories.institutions import CollectionFactory, InstitutionFactory

@@ -166,7 +166,7 @@ def import_batch_run(*, batch_id: int) -> ImportBatch | None:
     """Claim the batch's lease, run the import from the start while renewing it, release it.
 
     A batch that is gone, settled, or run by another live task is returned as it is: so a
-    redelivered task does nothing (specimens.imports.batches explains the lease).
+    redelivered task does nothing (imports.batches explains the lease).
     """
     batch, owner = import_batch_claim(batch_id=batch_id, kind=ImportBatch.Kind.SPECIMENS)
     if owner is None:

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 
 from institutions.models import Collection
 from specimens.models import ImportBatch
-from specimens.imports.services import (
+from imports.services import (
     import_batch_create, import_batch_report_write, import_batch_run, import_publish_refusal,
 )
 

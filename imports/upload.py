@@ -13,9 +13,9 @@ from django.db import transaction
 
 from institutions.models import Collection
 
-from ..models import ImportBatch
+from specimens.models import ImportBatch
 from .services import import_batch_create, import_batch_enqueue
-from .taxa import taxa_import_batch_create
+from .checklist import taxa_import_batch_create
 
 UPLOAD_TOO_LARGE = "The file is {size} MB; the limit for one upload is {limit} MB. Split it, or import it on the command line."
 UPLOAD_EMPTY = "The file is empty."

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from specimens.imports.taxa import taxa_import, taxa_import_report_write
+from imports.checklist import taxa_import, taxa_import_report_write
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ From the browser a checklist is an ImportBatch of kind "taxa" (taxa_import_batch
 the bulk worker through import_batch_run_by_kind): the same pages, progress and row report as a
 specimen import, its counts in the batch's columns, its problems in ImportRowError.
 
-Matching follows specimens.imports.services.taxa_ensure_paths (same parent, name and
+Matching follows imports.services.taxa_ensure_paths (same parent, name and
 authorship; a name given without authorship matches a node of that name under the same parent)
 with two differences. A name is never matched elsewhere in the tree, as that helper does for a
 specimen's leaf name: a checklist states where each name belongs, and matching elsewhere would
@@ -237,7 +237,7 @@ def taxa_import_batch_create(*, path: str | Path, user, dry_run: bool = False) -
 
 
 def taxa_import_batch_run(*, batch_id: int) -> ImportBatch | None:
-    """Claim the checklist batch's lease and run it from the start (specimens.imports.batches); a
+    """Claim the checklist batch's lease and run it from the start (imports.batches); a
     redelivered task, or one for a batch another live task runs, does nothing."""
     batch, owner = import_batch_claim(batch_id=batch_id, kind=ImportBatch.Kind.TAXA)
     if owner is None:

@@ -12,7 +12,7 @@
   (action "import_undo").
 - Every other record the import wrote is left as it is and listed with the reason (ImportUndoKept).
 
-Big batches are undone by the bulk worker (specimens.tasks.import_batch_undo_task); the batch's
+Big batches are undone by the bulk worker (imports.tasks.import_batch_undo_task); the batch's
 undo_status column says where it is, so a redelivered task finds the work done.
 """
 
@@ -143,7 +143,7 @@ def import_batch_undo(*, batch: ImportBatch, user) -> ImportBatch:
 
     Raises PermissionDenied or ValidationError (already undone, a dry run, not finished).
     """
-    from specimens.tasks import import_batch_undo_task  # the tasks module imports this one lazily
+    from imports.tasks import import_batch_undo_task  # the tasks module imports this one lazily
 
     try:
         with transaction.atomic():

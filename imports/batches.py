@@ -231,7 +231,7 @@ class ImportLease:
 
 def import_batches_enqueue(*, batch_ids: list[int]) -> None:
     """Stamp `queued_at` and send each batch to the bulk queue once the transaction commits."""
-    from specimens.tasks import specimen_import_task  # the tasks module imports the services lazily
+    from imports.tasks import specimen_import_task  # the tasks module imports the services lazily
 
     if not batch_ids:
         return

@@ -1,12 +1,17 @@
 """MIDS levels of specimens, kept current (DESIGN §4.5): the writes around standards.mids.
 
-One path for every scope: `specimen_mids_assess` reads the records' Darwin Core values in one
+A few records (an edit's service): `specimen_mids_assess` reads their Darwin Core values in one
 query (our columns, the institution, the taxon, agents with an ORCID or Wikidata id, images, the
 collection's licence, and the terms an import kept in `mids_terms`), evaluates them in Python
 (records with the same terms present share one MidsAssessment), then writes `mids_level`,
-`mids_assessment` and `mids_assessed_at` in one UPDATE (VALUES for a few records; COPY into a
-temporary table, then UPDATE … FROM, for many). Callers own the transaction: an edit's service,
-the import's write transaction, or `compute_mids`.
+`mids_assessment` and `mids_assessed_at` in one UPDATE with VALUES.
+
+Many records (an import, `compute_mids`): the same values are reduced in SQL to each record's
+signature, the state of every mapped term (absent, present, or the placeholder it holds; the
+exact same rules as standards.mids.value_state), grouped, and only each distinct signature is
+evaluated in Python (a few hundred for a million records); one UPDATE … FROM then joins the
+records to their signature's level. Callers own the transaction: an edit's service, the import's
+write transaction, or `compute_mids`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as psql
 
-from standards.mids import MAPPING_SETS, MappingSet, MidsResult
+from standards.mids import MAPPING_SETS, MappingSet, MidsResult, _control, value_state
 
 from .models import MidsAssessment, Specimen
 
@@ -126,7 +132,8 @@ def mids_assessment_for(mapping: MappingSet, states, seen: dict) -> tuple[int, M
     return found, result
 
 
-def _select_sql(*, where: str, many: bool, extra_select: str = "", extra_from: str = "") -> str:
+def _value_columns(*, many: bool) -> list[str]:
+    """SQL for each term of TERM_ORDER: related facts joined once (many) or read per record (few)."""
     columns = []
     for term, expression in SPECIMEN_TERM_SQL.items():
         if term in RELATED_TERM_SQL:
@@ -134,6 +141,11 @@ def _select_sql(*, where: str, many: bool, extra_select: str = "", extra_from: s
             expression = f"coalesce(nullif({expression}, ''), {joined if many else single})"
         columns.append(expression)
     columns.append(RELATED_TERM_SQL["identifiedByID"][1 if many else 0])
+    return columns
+
+
+def _select_sql(*, where: str, many: bool, extra_select: str = "", extra_from: str = "") -> str:
+    columns = _value_columns(many=many)
     return (
         f"SELECT s.id, c.mids_discipline, s.mids_terms, s.mids_level, s.mids_assessment_id, {', '.join(columns)}{extra_select} "
         "FROM specimens_specimen s JOIN institutions_collection c ON c.id = s.collection_id "
@@ -247,7 +259,162 @@ def specimen_mids_assess_ids(*, specimen_ids: Iterable[int]) -> Counter:
     ids = list(specimen_ids)
     if not ids:
         return Counter()
-    return _assess(_select_sql(where="s.id = ANY(%s)", many=len(ids) > FEW), [ids], many=len(ids) > FEW)
+    if len(ids) > FEW:
+        return _assess_by_signature(where="s.id = ANY(%s)", params=[ids])
+    return _assess(_select_sql(where="s.id = ANY(%s)", many=False), [ids], many=False)
+
+
+# --- many records: evaluate each distinct signature once ---------------------------------------
+
+PLACEHOLDER_PREFIX, RAW_PREFIX = "p:", "r:"  # signature states besides NULL (absent) and "" (present)
+
+
+@cache
+def _strip_chars() -> str:
+    """What standards.mids._strip removes from both ends: whitespace and control characters
+    (Python's whitespace stops at U+3000). PostgreSQL's btrim with this set gives the same text."""
+    return "".join(chr(c) for c in range(1, 0x3001) if chr(c).isspace() or _control(chr(c)))
+
+
+@cache
+def _casefolds_to_ascii() -> str:
+    """Non-ASCII characters whose casefold is ASCII (ß → ss, the Kelvin sign → k, ligatures …):
+    a short value holding one of these might still fold to a placeholder, so Python decides it."""
+    return "".join(chr(c) for c in range(0x80, 0x10000) if chr(c).casefold().isascii())
+
+
+def _placeholders(term: str) -> frozenset[str]:
+    """Every mapping set's placeholders for the term (a signature serves each discipline)."""
+    found: set[str] = set()
+    for mapping in MAPPING_SETS.values():
+        found |= mapping.exclusions.get(term, frozenset())
+    return frozenset(found)
+
+
+def _literal(text: str) -> str:
+    return psql.Literal(text).as_string(None)
+
+
+def _state_of_stripped(stripped: str, raw: str, placeholders: frozenset[str]) -> str:
+    """SQL for the state of a value whose ends are already stripped (`stripped`); `raw` is the
+    value as stored, handed to Python in the rare case SQL cannot decide."""
+    if not placeholders:
+        return f"CASE WHEN {stripped} = '' THEN NULL ELSE '' END"
+    longest = max(len(p) for p in placeholders)
+    folded = f'lower({stripped} COLLATE "C")'  # ASCII only: casefold is lower-casing A-Z
+    listed = ", ".join(_literal(p) for p in sorted(placeholders))
+    may_fold = _literal("[^\x01-\x7f" + _casefolds_to_ascii() + "]")
+    return (
+        f"CASE WHEN {stripped} = '' THEN NULL "
+        # casefold never shortens a text, so a longer one is no placeholder
+        f"WHEN char_length({stripped}) > {longest} THEN '' "
+        f"WHEN octet_length({stripped}) = char_length({stripped}) THEN "
+        f"CASE WHEN {folded} IN ({listed}) THEN {_literal(PLACEHOLDER_PREFIX)} || {folded} ELSE '' END "
+        f"WHEN {stripped} ~ {may_fold} THEN '' "
+        f"ELSE {_literal(RAW_PREFIX)} || {raw} END"
+    )
+
+
+def _state_sql(value: str, term: str) -> str:
+    """SQL for a term's state: NULL (absent), '' (present), 'p:' + the placeholder it holds, or
+    'r:' + the value itself when only Python's casefold can tell."""
+    placeholders = _placeholders(term)
+    stripped = f"btrim({value}, {_literal(_strip_chars())})"
+    return (
+        f"CASE WHEN {value} IS NULL OR {value} = '' THEN NULL "
+        # the common case: graphic ASCII at both ends, nothing to strip
+        f"WHEN ascii({value}) BETWEEN 33 AND 126 AND ascii(right({value}, 1)) BETWEEN 33 AND 126 "
+        f"THEN {_state_of_stripped(value, value, placeholders)} "
+        f"ELSE {_state_of_stripped(stripped, value, placeholders)} END"
+    )
+
+
+def _signature_states(mapping: MappingSet, signature: list, position: dict[str, int]) -> tuple:
+    """The states tuple MappingSet.states() would build, from a signature read back from SQL."""
+    states = []
+    for term in mapping.terms:
+        state = signature[position[term]]
+        if state is None:
+            continue
+        exclusions = mapping.exclusions.get(term, frozenset())
+        if state.startswith(PLACEHOLDER_PREFIX):
+            placeholder = state[len(PLACEHOLDER_PREFIX):]
+            state = placeholder if placeholder in exclusions else ""
+        elif state.startswith(RAW_PREFIX):
+            state = value_state(state[len(RAW_PREFIX):], exclusions)
+            if state is None:
+                continue
+        states.append((term, state))
+    return tuple(states)
+
+
+def _signatures_select_sql(*, where: str, extra_from: str, kept_columns: dict[str, str]) -> str:
+    """Per record: id, discipline, old level and assessment, old and new mids_terms, signature.
+
+    `kept_columns` maps the MIDS terms an import keeps to the staging column holding the file's
+    value: those replace what mids_terms held (an empty value removes the term), as in _assess_rows.
+    """
+    ours = dict(zip(TERM_ORDER, _value_columns(many=True)))
+    values = []
+    for term in ALL_MAPPED_TERMS:
+        kept = f"nullif({kept_columns[term]}, '')" if term in kept_columns else f"s.mids_terms ->> {_literal(term)}"
+        values.append(f"coalesce(nullif({ours[term]}, ''), {kept})" if term in ours else kept)
+    if kept_columns:
+        removed = ", ".join(_literal(t) for t in kept_columns)
+        added = ", ".join(f"{_literal(t)}, nullif({c}, '')" for t, c in kept_columns.items())
+        new_terms = (f"nullif((coalesce(s.mids_terms, '{{}}'::jsonb) - ARRAY[{removed}]::text[]) "
+                     f"|| jsonb_strip_nulls(jsonb_build_object({added})), '{{}}'::jsonb)")
+    else:
+        new_terms = "s.mids_terms"
+    inner = (
+        "SELECT s.id, coalesce(nullif(c.mids_discipline, ''), 'biology') AS discipline, s.mids_level AS old_level, "
+        f"s.mids_assessment_id AS old_aid, s.mids_terms AS old_terms, {new_terms} AS new_terms, "
+        + ", ".join(f"{v} AS v{n}" for n, v in enumerate(values))
+        + " FROM specimens_specimen s JOIN institutions_collection c ON c.id = s.collection_id "
+        "JOIN institutions_institution i ON i.id = s.institution_id LEFT JOIN specimens_taxon t ON t.id = s.taxon_id "
+        f"{RELATED_JOINS} {extra_from} WHERE {where} OFFSET 0"  # OFFSET 0: each value worked out once
+    )
+    states = ", ".join(_state_sql(f"x.v{n}", term) for n, term in enumerate(ALL_MAPPED_TERMS))
+    return (f"SELECT x.id, x.discipline, x.old_level, x.old_aid, x.old_terms, x.new_terms, "
+            f"ARRAY[{states}]::text[] AS signature FROM ({inner}) x")
+
+
+def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = "",
+                         kept_columns: dict[str, str] | None = None) -> Counter:
+    """Assess many records set-based: signatures grouped in SQL, each evaluated once, one UPDATE."""
+    kept_columns = kept_columns or {}
+    select = _signatures_select_sql(where=where, extra_from=extra_from, kept_columns=kept_columns)
+    position = {term: n for n, term in enumerate(ALL_MAPPED_TERMS)}
+    levels: Counter = Counter()
+    seen: dict = {}
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS mids_signature "
+                       "(discipline text, signature text[], level smallint, aid bigint) ON COMMIT DROP")
+        cursor.execute("TRUNCATE mids_signature")
+        cursor.execute(f"SELECT discipline, signature, count(*) FROM ({select}) r GROUP BY 1, 2", params)
+        groups = cursor.fetchall()
+        assessed = []
+        for discipline, signature, count in groups:
+            mapping = MAPPING_SETS[discipline]
+            aid, result = mids_assessment_for(mapping, _signature_states(mapping, signature, position), seen)
+            levels[result.level] += count
+            assessed.append((discipline, signature, result.level, aid))
+        with cursor.cursor.copy("COPY mids_signature (discipline, signature, level, aid) FROM STDIN") as copy:
+            for row in assessed:
+                copy.write_row(row)
+        cursor.execute("ANALYZE mids_signature")
+        terms_set, terms_changed = "", ""
+        if kept_columns:
+            terms_set, terms_changed = ", mids_terms = r.new_terms", " OR r.new_terms IS DISTINCT FROM r.old_terms"
+        cursor.execute(
+            f"UPDATE specimens_specimen target SET mids_level = m.level, mids_assessment_id = m.aid, "
+            f"mids_assessed_at = %s{terms_set} FROM ({select}) r "
+            "JOIN mids_signature m ON m.discipline = r.discipline AND m.signature = r.signature "
+            "WHERE target.id = r.id AND (r.old_level IS DISTINCT FROM m.level OR r.old_aid IS DISTINCT FROM m.aid"
+            f"{terms_changed})",
+            [timezone.now(), *(params or [])],
+        )
+    return levels
 
 
 def _statistics_refresh(rows_table: str) -> None:
@@ -275,13 +442,11 @@ def mids_assess_import(*, rows_table: str, stage_table: str, columns: dict[str, 
     """
     kept_terms = tuple(t for t in import_kept_terms() if t in columns)
     _statistics_refresh(rows_table)
-    extra_select = "".join(f', st."c{columns[t]}"' for t in kept_terms)
     extra_from = (
-        f'JOIN "{rows_table}" r ON s.id = coalesce(r.match_id, r.new_id) '
-        + (f'JOIN "{stage_table}" st ON st.line = r.line' if kept_terms else "")
+        f'JOIN "{rows_table}" ir ON s.id = coalesce(ir.match_id, ir.new_id) '
+        + (f'JOIN "{stage_table}" st ON st.line = ir.line' if kept_terms else "")
     )
-    query = _select_sql(where="true", many=True, extra_select=extra_select, extra_from=extra_from)
-    return _assess(query, None, many=True, kept_terms=kept_terms)
+    return _assess_by_signature(extra_from=extra_from, kept_columns={t: f'st."c{columns[t]}"' for t in kept_terms})
 
 
 def mids_compute(*, collection=None) -> Counter:
@@ -291,4 +456,4 @@ def mids_compute(*, collection=None) -> Counter:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute("SET LOCAL jit = off")
-        return _assess(_select_sql(where=where, many=True), params, many=True)
+        return _assess_by_signature(where=where, params=params)

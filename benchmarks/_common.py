@@ -70,7 +70,7 @@ def bench_collection(rows: int):
     """BENCH:API topped up to `rows` synthetic specimens (only the missing ones are generated)."""
     from institutions.services import collection_upsert, institution_upsert
     from specimens.models import Specimen
-    from specimens.synthetic import specimens_generate_timed
+    from seeds.synthetic import specimens_generate_timed
 
     institution = institution_upsert(code="BENCH", name="Benchmark Museum of Natural History", city="London")
     collection = collection_upsert(institution=institution, code="API", name="Benchmark specimens",

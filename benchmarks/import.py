@@ -165,7 +165,7 @@ def main() -> None:
 
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("[step] %(message)s"))
-        for name in ("imports.services", "specimens.imports.services"):  # after and before the move
+        for name in ("imports", "specimens.imports"):  # the pipeline's modules, after and before the move
             steps = logging.getLogger(name)
             steps.addHandler(handler)
             steps.setLevel(logging.DEBUG)

@@ -289,7 +289,7 @@ def main() -> None:
     _common.setup()
     from institutions.services import collection_upsert, institution_upsert
     from specimens.models import Specimen
-    from specimens.synthetic import specimens_generate_timed
+    from seeds.synthetic import specimens_generate_timed
 
     institution = institution_upsert(code=INSTITUTION, name="Throughput Benchmark Herbarium", city="London")
     collection = collection_upsert(institution=institution, code="SHEETS", name="Imaged sheets",

@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from institutions.models import Role
+from seeds.synthetic import specimens_generate
 from specimens.models import Specimen
 from specimens.services import SPECIMEN_EDITABLE_FIELDS, specimen_update
-from specimens.synthetic import specimens_generate
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,6 @@
 import io
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -9,10 +10,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from institutions.models import CollectionMetric
+from seeds.synthetic import catalog_number_format, specimens_generate
 from specimens.dates import parse_event_date
 from specimens.models import Identification, Specimen, Taxon
 from specimens.services import catalog_number_normalise, occurrence_id_mint
-from specimens.synthetic import catalog_number_format, specimens_generate
 
 from ..factories.institutions import CollectionFactory
 
@@ -112,6 +113,17 @@ def test_a_second_run_adds_more_without_collisions(herbarium):
     assert rows.values("catalog_number").distinct().count() == 1000
     assert rows.values("uuid").distinct().count() == 1000
     assert Taxon.objects.count() == taxa_after_first  # the tree is reused, not duplicated
+
+
+def test_generated_uuids_are_time_ordered_version_7(herbarium):
+    specimens_generate(collection=herbarium, count=300, seed=1)
+
+    rows = list(Specimen.objects.filter(collection=herbarium).order_by("id").values_list("uuid", flat=True))
+    identifications = list(Identification.objects.filter(specimen__collection=herbarium).order_by("specimen_id")
+                           .values_list("uuid", flat=True))
+    for uuids in (rows, identifications):
+        assert {u.version for u in uuids} == {7} and {u.variant for u in uuids} == {uuid.RFC_4122}
+        assert uuids == sorted(uuids)  # they grow with the id: each insert lands at the index's right edge
 
 
 def test_generate_records_the_collection_count(herbarium):

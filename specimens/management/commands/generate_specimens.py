@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from institutions.models import Collection
 from institutions.selectors import collection_get_by_full_code
-from specimens.synthetic import specimens_generate_timed
+from seeds.synthetic import specimens_generate_timed
 
 
 class Command(BaseCommand):

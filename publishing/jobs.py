@@ -100,7 +100,11 @@ class Lease:
         try:
             while not self._stop.wait(renew_every()):
                 try:
-                    if not self.mine().update(lease_expires_at=Now() + lease_length(), **self.progress):
+                    if self.mine().update(lease_expires_at=Now() + lease_length(), **self.progress):
+                        continue
+                    # Another owner: stop. A row this connection cannot see (a test's open
+                    # transaction) is left alone.
+                    if self.model.objects.filter(pk=self.pk).exclude(lease_owner=self.owner).exists():
                         self.lost.set()
                         return
                 except DatabaseError:

@@ -4,10 +4,11 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import OpClass
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Coalesce, Upper
 
 from collections_portal.common.models import PublicIdModel, TimeStampedModel
 from institutions.models import Collection, Institution
@@ -610,3 +611,110 @@ class ImportUndoKept(models.Model):
     class Meta:
         ordering = ["batch", "catalog_number", "id"]
         indexes = [models.Index(fields=["batch", "catalog_number"], name="import_undo_kept_batch")]
+
+
+# --- public search (specimens.search keeps these current; DESIGN §3, §7) ----------------------
+
+
+class SpecimenSearch(models.Model):
+    """One row per published specimen holding only public values (generalised through the SQL form
+    of specimens.public). The portal's search, facets, map and public API read this table alone, so
+    a draft or an exact sensitive locality cannot reach them. Written by specimens.search only."""
+
+    # The database deletes the row with its specimen (ON DELETE CASCADE, migration 0012), so a raw
+    # DELETE (an import undo) leaves no orphan; Django's collector need not know.
+    specimen = models.OneToOneField(Specimen, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                    related_name="+")
+    uuid = models.UUIDField()
+    occurrence_id = models.CharField(max_length=500)
+    institution_code = models.CharField(max_length=32)
+    collection_code = models.CharField(max_length=80, help_text="INSTITUTION:COLLECTION")
+    catalog_number = models.CharField(max_length=120)
+    catalog_number_normalised = models.CharField(max_length=120, db_collation="C")
+    scientific_name = models.CharField(max_length=500)
+    # Lower-cased name in byte order: one btree serves both name sorting and prefix matches.
+    name_key = models.CharField(max_length=500, db_collation="C")
+    vernacular_name = models.CharField(max_length=255, blank=True)
+    kingdom = models.CharField(max_length=120, blank=True)
+    phylum = models.CharField(max_length=120, blank=True)
+    class_name = models.CharField(max_length=120, blank=True)
+    order = models.CharField(max_length=120, blank=True)
+    family = models.CharField(max_length=120, blank=True)
+    genus = models.CharField(max_length=120, blank=True)
+    country = models.CharField(max_length=120, blank=True)
+    country_code = models.CharField(max_length=2, blank=True)
+    place = models.TextField(blank=True, help_text="public locality, county, state, country joined")
+    type_status = models.CharField(max_length=255, blank=True)
+    recorded_by = models.TextField(blank=True)
+    basis_of_record = models.CharField(max_length=32)
+    event_date = models.CharField(max_length=64, blank=True)
+    year = models.SmallIntegerField(null=True)
+    mids_level = models.SmallIntegerField(null=True)
+    media_count = models.PositiveIntegerField(default=0, help_text="media the public may see")
+    has_image = models.BooleanField(default=False)
+    thumbnail = models.TextField(blank=True, help_text="IIIF service of the first public image")
+    decimal_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True)
+    decimal_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True)
+    # Degrees the public coordinates are rounded to (0 exact, 0.1 or 1 generalised): no map cell or
+    # box ever reports a record more finely than this.
+    coordinate_grain = models.DecimalField(max_digits=3, decimal_places=1, default=0)
+    published_at = models.DateTimeField(null=True)
+    modified = models.DateTimeField()
+    document = SearchVectorField()
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["document"], name="search_document"),
+            models.Index(fields=["name_key", "specimen"], name="search_name_key"),
+            models.Index(fields=["catalog_number_normalised", "specimen"], name="search_catalog"),
+            models.Index(Coalesce("year", 32767), "specimen", name="search_year_up"),
+            models.Index(Coalesce("year", -32768).desc(), F("specimen").desc(), name="search_year_down"),
+            models.Index(fields=["institution_code"], name="search_institution"),
+            models.Index(fields=["collection_code"], name="search_collection"),
+            models.Index(fields=["family"], name="search_family"),
+            models.Index(fields=["genus"], name="search_genus"),
+            models.Index(fields=["country"], name="search_country"),
+            models.Index(fields=["type_status"], name="search_type_status", condition=~Q(type_status="")),
+            models.Index(fields=["decimal_latitude", "decimal_longitude"], name="search_point",
+                         condition=Q(decimal_latitude__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.collection_code} {self.catalog_number} {self.scientific_name}"
+
+
+class FacetCount(models.Model):
+    """Published specimens per facet value (and facet "_total"), kept by specimens.search in the
+    same transaction as the rows it counts, so the unfiltered search page never counts millions.
+    Facet "scientific_name" doubles as the list of public names for typo-forgiving search."""
+
+    facet = models.CharField(max_length=32)
+    value = models.CharField(max_length=500)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["facet", "value"], name="facet_count_unique")]
+        indexes = [
+            GinIndex(OpClass("value", name="gin_trgm_ops"), name="facet_count_name_trgm",
+                     condition=Q(facet="scientific_name")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.facet}={self.value}: {self.n}"
+
+
+class GridCount(models.Model):
+    """Published specimens with public coordinates per map cell, for the coarse grid levels
+    (specimens.search.GRID_LEVELS). A cell is never finer than its records' coordinate_grain."""
+
+    level = models.SmallIntegerField()
+    west = models.DecimalField(max_digits=8, decimal_places=3)
+    south = models.DecimalField(max_digits=8, decimal_places=3)
+    size = models.DecimalField(max_digits=6, decimal_places=3)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "west", "south", "size"], name="grid_count_unique")]
+
+    def __str__(self) -> str:
+        return f"level {self.level} ({self.west}, {self.south}) +{self.size}: {self.n}"

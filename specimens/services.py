@@ -23,6 +23,7 @@ from institutions.services import collection_metric_record
 from .dates import EventDateError, parse_event_date
 from .mids import specimen_mids_assess, specimen_mids_assess_ids
 from .models import SENSITIVITY_ORDER, SENSITIVITY_ORDER_SQL, TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
+from .search import search_specimens_refresh, search_taxon_subtree_refresh
 
 # Fields a curator edits directly; the rest are derived or set by workflow services.
 SPECIMEN_EDITABLE_FIELDS = (
@@ -222,6 +223,8 @@ def specimen_update(*, specimen: Specimen, data: dict, expected_version: int, us
             _specimen_taxa_make_public(Specimen.objects.filter(pk=current.pk), user=user, action="specimen_update")
         specimen_agent_links_sync(specimens=[current], fields=changed & set(AGENT_LINK_ROLES), user=user)
     specimen_mids_assess(specimens=[current])
+    if current.status == Specimen.Status.PUBLISHED:
+        search_specimens_refresh(specimen_ids=[current.pk])  # the public search sees the edit at commit
     return current
 
 
@@ -261,10 +264,12 @@ def specimen_publish(*, specimen: Specimen, user=None) -> Specimen:
         raise ValidationError({"scientific_name": PUBLISH_NEEDS_NAME})
     # A published record's name is public: a provisional one joins the tree with it.
     _specimen_taxa_make_public(Specimen.objects.filter(pk=specimen.pk), user=user, action="specimen_publish")
-    return _transition(
+    specimen = _transition(
         specimen, user=user, action="specimen_publish",
         status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None, withdrawn_reason="",
     )
+    search_specimens_refresh(specimen_ids=[specimen.pk])
+    return specimen
 
 
 @transaction.atomic
@@ -274,10 +279,12 @@ def specimen_withdraw(*, specimen: Specimen, reason: str, user=None) -> Specimen
         raise ValidationError({"status": WITHDRAW_NOT_PUBLISHED})
     if not (reason or "").strip():
         raise ValidationError({"withdrawn_reason": WITHDRAW_NEEDS_REASON})
-    return _transition(
+    specimen = _transition(
         specimen, user=user, action="specimen_withdraw",
         status=Specimen.Status.WITHDRAWN, withdrawn_at=timezone.now(), withdrawn_reason=reason.strip(),
     )
+    search_specimens_refresh(specimen_ids=[specimen.pk])  # leaves the public search with the commit
+    return specimen
 
 
 @transaction.atomic
@@ -302,6 +309,8 @@ def preparation_add(*, specimen: Specimen, preparation_type: str, count: int = 1
     with pghistory.context(user=getattr(user, "pk", None), action="preparation_add"):
         preparation.save()
     specimen_mids_assess(specimens=[specimen])  # a preparation is the record's ObjectType
+    if specimen.status == Specimen.Status.PUBLISHED:
+        search_specimens_refresh(specimen_ids=[specimen.pk])  # its MIDS level may have moved
     return preparation
 
 
@@ -445,6 +454,7 @@ def taxon_move(*, taxon: Taxon, new_parent: Taxon | None, user=None) -> Taxon:
             )
         Taxon.objects.filter(pk=taxon.pk).update(parent=new_parent)
         _taxon_subtree_sensitivity_refresh(new_prefix)  # it now inherits from its new ancestors
+    search_taxon_subtree_refresh(path=new_prefix)  # higher names and generalisation of its records
     taxon.refresh_from_db()
     return taxon
 
@@ -476,6 +486,7 @@ def taxon_sensitivity_set(*, taxon: Taxon, level: str, user=None) -> Taxon:
         taxon.locality_sensitivity = level
         taxon.save(update_fields=["locality_sensitivity", "updated_at"])
         _taxon_subtree_sensitivity_refresh(taxon.path)
+    search_taxon_subtree_refresh(path=taxon.path)  # its records' public coordinates change with it
     taxon.refresh_from_db()
     return taxon
 
@@ -613,6 +624,7 @@ def specimen_bulk_update_field(*, specimens, field: str, value, user=None) -> in
             specimen_agent_links_sync(specimens=list(Specimen.objects.filter(pk__in=relink).only("pk", field)),
                                       fields=[field], user=user)
         specimen_mids_assess_ids(specimen_ids=changed_ids)
+    search_specimens_refresh(specimen_ids=changed_ids)  # drafts among them have no row: nothing written
     return count
 
 
@@ -625,9 +637,12 @@ def specimen_bulk_publish(*, specimens, user=None) -> tuple[int, list[str]]:
     refused = [f"{c}: {PUBLISH_NEEDS_NAME}" for c in specimens.filter(scientific_name="").values_list("catalog_number", flat=True)[:50]]
     # Their provisional names join the public tree (one UPDATE), read before the records change state.
     _specimen_taxa_make_public(eligible, user=user, action="specimen_bulk_publish")
+    published_ids = list(eligible.values_list("pk", flat=True))
     with pghistory.context(user=getattr(user, "pk", None), action="specimen_bulk_publish", source="bulk"):
-        count = eligible.update(status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None,
-                                withdrawn_reason="", version=F("version") + 1, updated_at=timezone.now())
+        count = Specimen.objects.filter(pk__in=published_ids).update(
+            status=Specimen.Status.PUBLISHED, published_at=timezone.now(), withdrawn_at=None,
+            withdrawn_reason="", version=F("version") + 1, updated_at=timezone.now())
+    search_specimens_refresh(specimen_ids=published_ids)
     return count, refused
 
 
@@ -652,6 +667,8 @@ def identification_add(*, specimen: Specimen, scientific_name: str, identified_b
             type_status=type_status, is_current=True,
         )
     specimen_mids_assess(specimens=[current])
+    if current.status == Specimen.Status.PUBLISHED:
+        search_specimens_refresh(specimen_ids=[current.pk])
     return identification
 
 
@@ -671,3 +688,4 @@ def specimen_media_set(*, specimen_id: int, media: list[dict]) -> None:
     with pghistory.context(action="specimen_media_set"):
         Specimen.objects.filter(pk=specimen_id).update(media=media, media_count=linked + len(media), updated_at=timezone.now())
     specimen_mids_assess_ids(specimen_ids=[specimen_id])  # an image is the record's Media and MediaID
+    search_specimens_refresh(specimen_ids=[specimen_id])  # has_image and the thumbnail (published only)

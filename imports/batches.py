@@ -1,4 +1,7 @@
-"""Import batches that recover on their own, in the shape of the imaging pipeline (DESIGN §5
+"""The import batch: its row (progress, counts, outcomes), its report, the locks imports take, and
+its lease.
+
+Import batches recover on their own, in the shape of the imaging pipeline (DESIGN §5
 Celery rules; imaging/services.py).
 
 The task claims the batch's lease on the row locked with SELECT … FOR NO KEY UPDATE (only an
@@ -18,6 +21,8 @@ status and the lease answer it.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import socket
@@ -59,6 +64,71 @@ def _lease_length() -> timedelta:
 def _lease_owner_new() -> str:
     """Who holds the lease, readable by an operator; the random part makes each claim unique."""
     return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+# --- the row: progress, counts and outcomes ---------------------------------------------------
+
+
+def import_batch_set(batch: ImportBatch, **values) -> None:
+    """Progress, counts and outcomes of an import (or of its undo) onto the row and the object: one
+    UPDATE of just these columns, which a page polling the batch sees at once."""
+    for key, value in values.items():
+        setattr(batch, key, value)
+    ImportBatch.objects.filter(pk=batch.pk).update(**values, updated_at=timezone.now())
+
+
+# --- locks -----------------------------------------------------------------------------------
+
+ADVISORY_LOCK = 7_240_001  # serialises the creation of shared taxa and agents between imports
+COLLECTION_LOCK = 7_240_002  # with the collection id: one write (import or undo) per collection at a time
+
+
+def collection_write_lock(collection_id: int) -> None:
+    """Transaction-scoped: imports into different collections write at the same time; into the
+    same collection, or an undo of one, one after the other."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [COLLECTION_LOCK, int(collection_id) % 2**31])
+
+
+# --- report ----------------------------------------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
+
+
+def spreadsheet_safe(value) -> str:
+    """Text a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def import_report_write(*, out: io.TextIOBase, file_errors, warnings, rows, warned: str) -> int:
+    """The curator's report: file errors and warnings, then one line per row problem.
+
+    `rows` yields (line, column, value, message, severity); `warned` is what a warning did to its
+    row. Returns the number of row lines written.
+    """
+    writer = csv.writer(out)
+    writer.writerow(["line", "field", "value", "problem", "outcome"])
+    for message in file_errors:
+        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "file rejected"])
+    for message in warnings:
+        writer.writerow(["", "(file)", "", spreadsheet_safe(message), "warning"])
+    outcome = {"error": "row not imported", "warning": warned}
+    count = 0
+    for line, column, value, message, severity in rows:
+        writer.writerow([line or "", spreadsheet_safe(column), spreadsheet_safe(value), spreadsheet_safe(message), outcome[severity]])
+        count += 1
+    return count
+
+
+def import_batch_report_write(*, batch: ImportBatch, out: io.TextIOBase) -> int:
+    rows = ImportRowError.objects.filter(batch=batch).order_by("line", "id").values_list(
+        "line", "column", "value", "message", "severity"
+    )
+    # A specimen row's warning drops one value; a checklist row's warning keeps the whole row.
+    warned = "row imported" if batch.kind == ImportBatch.Kind.TAXA else "value left out"
+    return import_report_write(out=out, file_errors=batch.file_errors, warnings=batch.file_warnings,
+                               rows=rows.iterator(chunk_size=5000), warned=warned)
 
 
 # --- staging tables -------------------------------------------------------------------------
@@ -130,7 +200,7 @@ def import_batch_claim(*, batch_id: int, kind: str | None = None) -> tuple[Impor
             return batch, None  # another task runs it now
         if batch.attempts >= settings.IMPORT_MAX_ATTEMPTS:
             ImportRowError.objects.filter(batch=batch).delete()
-            _set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(), lease_owner="",
+            import_batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(), lease_owner="",
                  lease_expires_at=None, file_errors=[IMPORT_GAVE_UP.format(n=batch.attempts)])
             transaction.on_commit(partial(staging_tables_drop, staging_tables(batch_id=batch.pk)))
             return batch, None
@@ -140,17 +210,11 @@ def import_batch_claim(*, batch_id: int, kind: str | None = None) -> tuple[Impor
             ImportRowError.objects.filter(batch=batch).delete()
             values.update(rows_total=0, rows_done=0, inserted_count=0, updated_count=0, unchanged_count=0,
                           rejected_count=0, synonym_count=0, file_errors=[], file_warnings=[])
-        _set(batch, **values)
+        import_batch_set(batch, **values)
         ImportBatch.objects.filter(pk=batch.pk).update(lease_expires_at=Now() + _lease_length())
     if batch.attempts > 1:
         staging_tables_drop(staging_tables(batch_id=batch.pk))  # the dead attempts' tables
     return batch, owner
-
-
-def _set(batch: ImportBatch, **values) -> None:
-    for key, value in values.items():
-        setattr(batch, key, value)
-    ImportBatch.objects.filter(pk=batch.pk).update(**values, updated_at=timezone.now())
 
 
 class ImportLease:
@@ -231,7 +295,7 @@ class ImportLease:
 
 def import_batches_enqueue(*, batch_ids: list[int]) -> None:
     """Stamp `queued_at` and send each batch to the bulk queue once the transaction commits."""
-    from imports.tasks import specimen_import_task  # the tasks module imports the services lazily
+    from .tasks import specimen_import_task  # the tasks module imports the services lazily
 
     if not batch_ids:
         return

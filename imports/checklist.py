@@ -13,7 +13,7 @@ From the browser a checklist is an ImportBatch of kind "taxa" (taxa_import_batch
 the bulk worker through import_batch_run_by_kind): the same pages, progress and row report as a
 specimen import, its counts in the batch's columns, its problems in ImportRowError.
 
-Matching follows imports.services.taxa_ensure_paths (same parent, name and
+Matching follows imports.taxon_paths.taxa_ensure_paths (same parent, name and
 authorship; a name given without authorship matches a node of that name under the same parent)
 with two differences. A name is never matched elsewhere in the tree, as that helper does for a
 specimen's leaf name: a checklist states where each name belongs, and matching elsewhere would
@@ -47,10 +47,9 @@ from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
 
-from .batches import ImportLease, LeaseLost, import_batch_claim
-from .services import (
-    ADVISORY_LOCK, import_batch_run, import_batch_set, import_report_write, sql_execute, sql_fetch,
-)
+from .batches import ADVISORY_LOCK, ImportLease, LeaseLost, import_batch_claim, import_batch_set, import_report_write
+from .run import import_batch_run
+from .sql import sql_execute, sql_fetch
 from .values import HIGHER_TERMS, name_split, taxon_path_for
 
 logger = logging.getLogger(__name__)

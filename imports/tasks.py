@@ -7,18 +7,15 @@ def specimen_import_task(batch_id: int) -> None:
     """A door into the import services (specimen records or a checklist, by the batch's kind): the
     service claims the batch's lease, so a redelivered batch that settled, or that another live
     task runs, is a no-op."""
-    from imports.checklist import import_batch_run_by_kind  # the service modules import this one
-    from imports.upload import import_upload_discard
+    from .run import import_batch_process  # the service modules import this one
 
-    batch = import_batch_run_by_kind(batch_id=batch_id)
-    if batch is not None and batch.status in ("done", "rejected", "failed"):
-        import_upload_discard(batch=batch)
+    import_batch_process(batch_id=batch_id)
 
 
 @shared_task(name="bulk.import_batch_undo", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def import_batch_undo_task(batch_id: int) -> None:
     """A door into the undo service, on the imports' queue; a redelivered undo that ran is a no-op."""
-    from imports.undo import import_batch_undo_run  # the service module imports this one
+    from .undo import import_batch_undo_run  # the service module imports this one
 
     import_batch_undo_run(batch_id=batch_id)
 
@@ -26,7 +23,7 @@ def import_batch_undo_task(batch_id: int) -> None:
 @shared_task(name="specimens.import_batch_reenqueue_stale", ignore_result=True)
 def import_batch_reenqueue_stale_task() -> int:
     """The import reconciler (beat every 30 s, on the short default queue): imports.batches."""
-    from imports.batches import import_batch_reenqueue_stale
+    from .batches import import_batch_reenqueue_stale
 
     return import_batch_reenqueue_stale()
 

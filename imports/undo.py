@@ -36,7 +36,8 @@ from institutions.selectors import ALL, institution_scope
 from specimens.history import specimen_events_insert
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportUndoKept, Specimen
 
-from .services import collection_write_lock, import_batch_set, spreadsheet_safe, sql_execute, sql_fetch
+from .batches import collection_write_lock, import_batch_set, spreadsheet_safe
+from .sql import sql_execute, sql_fetch
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from specimens.views import _add_errors, _staff_only
 
 from .checklist import taxa_import_permitted
 from .forms import ImportUploadForm
-from .services import import_batch_report_write
+from .batches import import_batch_report_write
 from .undo import import_batch_undo, import_batch_undo_kept_write, import_batch_undo_offered, import_batch_undo_preview
 from .upload import import_upload_accept
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
 from collections_portal.common.http import safe_next
-from institutions.selectors import collection_list_for, institution_scope, is_staff_member, scope_filter
+from institutions.selectors import collection_list_for, institution_scope, is_staff_member
 
 from .filters import SpecimenFilter
 from .public import history_for_viewer, specimen_for_viewer, specimen_public_copy

@@ -3,7 +3,7 @@ import csv
 import pytest
 from django.core.management import call_command
 
-from imports.services import spreadsheet_safe
+from imports.batches import spreadsheet_safe
 from specimens.models import Specimen
 
 from .conftest import DWCA

@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from imports.services import COLLECTION_LOCK
+from imports.batches import COLLECTION_LOCK
 from specimens.models import ImportBatch, Specimen
 from tests.factories.institutions import CollectionFactory
 

@@ -20,7 +20,7 @@ from specimens.public import (
     specimen_sensitivity,
 )
 from specimens.services import taxon_create, taxon_ensure_path, taxon_move, taxon_sensitivity_set
-from imports.services import taxa_ensure_paths
+from imports.taxon_paths import taxa_ensure_paths
 
 from ..factories.institutions import CollectionFactory
 from ..factories.specimens import SpecimenFactory

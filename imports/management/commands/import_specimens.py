@@ -14,11 +14,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from imports.batches import import_batch_report_write
+from imports.run import import_batch_run
+from imports.services import import_batch_create, import_publish_refusal
 from institutions.models import Collection
 from specimens.models import ImportBatch
-from imports.services import (
-    import_batch_create, import_batch_report_write, import_batch_run, import_publish_refusal,
-)
 
 
 class Command(BaseCommand):

@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from institutions import views as institution_views
-from specimens import views as specimen_views
+from portal import views as portal_views
 
 api_v1 = [
     path("", include("institutions.api.urls")),
@@ -12,10 +11,11 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", institution_views.home, name="home"),
-    path("institutions/<str:code>/", institution_views.institution_detail, name="institution_detail"),
-    path("specimen/<uuid:uuid>", specimen_views.specimen_stable_uri, name="specimen_uri"),
-    path("specimen/<uuid:uuid>.html", specimen_views.specimen_public_page, name="specimen_page"),
+    # The museum's front door and the stable URI keep their short global names (issue 15 moved them into portal).
+    path("", portal_views.home, name="home"),
+    path("institutions/<str:code>/", portal_views.institution_detail, name="institution_detail"),
+    path("specimen/<uuid:uuid>", portal_views.specimen_stable_uri, name="specimen_uri"),
+    path("specimen/<uuid:uuid>.html", portal_views.specimen_public_page, name="specimen_page"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("curate/imports/", include("imports.urls")),

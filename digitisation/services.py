@@ -140,7 +140,8 @@ def event_log(*, user, institution, stage: str, count: int, batch: Batch | None 
     if occurred_on > today:
         raise ValidationError({"occurred_on": [EVENT_IN_FUTURE.format(day=occurred_on.isoformat())]})
     if batch is not None:
-        batch = Batch.objects.select_for_update().select_related("project", "institution").get(pk=batch.pk)
+        # Locked: two people logging the same tray at once cannot both squeeze past its size.
+        batch = Batch.objects.select_for_update(of=("self",)).select_related("project", "institution").get(pk=batch.pk)
         if batch.institution_id != institution.pk:
             raise ValidationError({"batch": [EVENT_BATCH_OTHER_INSTITUTION.format(
                 batch=batch.name, owner=batch.institution.code, institution=institution.code)]})
@@ -329,8 +330,9 @@ def daily_stats_update() -> int:
         hi = _events_high_water(cursor)
         if hi <= mark.position:
             return 0
+        cursor.execute("SELECT count(*) FROM digitisation_digitisationevent WHERE id > %s AND id <= %s", [mark.position, hi])
+        added = cursor.fetchone()[0]
         cursor.execute(_DAILY_STAT_INSERT_SQL.format(extra=""), {"lo": mark.position, "hi": hi, "tz": settings.TIME_ZONE})
-        added = hi - mark.position
         mark.position = hi
         mark.save(update_fields=["position", "updated_at"])
         return added
@@ -357,6 +359,7 @@ def daily_stats_rebuild(*, date_from: dt.date, date_to: dt.date) -> int:
 
 
 _SNAPSHOT_SQL = """
+DROP TABLE IF EXISTS snapshot_counts;
 CREATE TEMP TABLE snapshot_counts ON COMMIT DROP AS
 SELECT institution_id, collection_id, mids_level, status, mids_assessment_id, count(*) AS n
 FROM specimens_specimen GROUP BY 1, 2, 3, 4, 5;

@@ -1,20 +1,44 @@
 """Digitisation batches: pages as thin as the API views; rules in services and selectors."""
 
+import csv
+import datetime as dt
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.http import safe_next
-from institutions.selectors import institution_list_for, is_staff_member
+from institutions.models import Collection, Role
+from institutions.selectors import ALL, institution_list_for, is_staff_member, memberships_for, scope_filter
 from specimens.selectors import specimen_list_for_staff
 
-from .models import Batch
-from .selectors import batch_list_for
-from .services import batch_assign_specimens, batch_create
+from .forms import EventLogForm, ProjectForm
+from .models import Batch, Project
+from .selectors import (
+    PLANNING_RATES,
+    DashboardFilter,
+    batch_list_for,
+    batch_list_in,
+    batch_stage_summary,
+    dashboard_filter_parse,
+    institution_figures,
+    mids_gaps,
+    mids_over_time,
+    pipeline_health,
+    project_progress,
+    project_progress_table,
+    records_by_status,
+    throughput_by_day,
+    throughput_by_institution,
+    throughput_by_person,
+    throughput_by_week,
+)
+from .services import batch_assign_specimens, batch_create, event_log, project_create
 
 
 def _staff_only(user):
@@ -52,7 +76,11 @@ def batch_detail(request, uuid):
     if batch is None:
         raise Http404("No such batch.")
     members = batch.members.select_related("specimen__collection__institution", "added_by").order_by("-added_at")[:200]
-    return render(request, "digitisation/staff/batch_detail.html", {"batch": batch, "members": members})
+    return render(request, "digitisation/staff/batch_detail.html", {
+        "batch": batch, "members": members, "stages": batch_stage_summary(batch=batch),
+        "log_form": EventLogForm(initial={"occurred_on": dt.date.today()}, stages=batch.project.stages if batch.project_id else None),
+        "may_log": batch_list_for(user=request.user, action="edit").filter(pk=batch.pk).exists(),
+    })
 
 
 @login_required
@@ -85,3 +113,162 @@ def batch_assign(request):
         messages.success(request, f"Added {added} record{'s' if added != 1 else ''} to batch {batch.name}"
                                   f"{'' if added == len(uuids) else f' ({len(uuids) - added} already there or not yours)'}.")
     return redirect(back)
+
+
+# --- Manager reporting ---------------------------------------------------------------------------
+
+CSV_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def csv_safe(value) -> str | int | float:
+    """A cell a spreadsheet will not run: text starting = + - @ tab CR NUL gets a leading '; numbers stay."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    text = str(value)
+    return "'" + text if text.startswith(CSV_DANGEROUS_START) else text
+
+
+def _manager_landing_role(user) -> bool:
+    roles = {role for _, role in memberships_for(user=user)}
+    return bool(roles & {Role.PROGRAMME_MANAGER, Role.COLLECTION_MANAGER})
+
+
+@login_required
+def landing(request):
+    """Where a sign-in lands: managers on their dashboard, everyone else on the work list."""
+    if _manager_landing_role(request.user):
+        return redirect("digitisation:dashboard")
+    return redirect("specimens:curate_list")
+
+
+def _charts(*, user, filters: DashboardFilter) -> dict[str, dict]:
+    """Every chart and table of the dashboard, by key; the CSV of a key is exactly its rows."""
+    progress = project_progress(filters=filters)
+    mids = mids_over_time(filters=filters)
+    charts = {
+        "progress": {"title": "Progress towards targets", "kind": "hbar", "value_col": 4, "suffix": " %",
+                     **project_progress_table(progress)},
+        "mids": {"title": "Specimens by MIDS level over time", "kind": "stacked", **mids},
+        "throughput-week": {"title": "Throughput per week, by stage", "kind": "line", **throughput_by_week(filters=filters)},
+        "throughput-day": {"title": "Throughput per day (last six weeks of the range), by stage", "kind": "line",
+                           **throughput_by_day(filters=filters)},
+        "by-place": {"title": "Throughput by " + ("collection" if filters.institution else "institution"),
+                     "kind": "table", **throughput_by_institution(filters=filters)},
+        "people": {"title": "Throughput per person", "kind": "table", **throughput_by_person(filters=filters)},
+        "status": {"title": "Records by status", "kind": "hbar", "value_col": 1, **records_by_status(filters=filters)},
+        "gaps": {"title": "MIDS elements that fail most", "kind": "hbar", "value_col": 1, **mids_gaps(filters=filters)},
+        "pipeline": {"title": "Pipeline health", "kind": "table", **pipeline_health(filters=filters)},
+        "figures": {"title": "Digitised against estimated holdings", "kind": "table", **institution_figures(filters=filters)},
+    }
+    charts["progress"]["projects"] = progress
+    charts["figures"]["none_text"] = "no figure reported"
+    # Drill down: programme → institution → collection (the batches are listed under a collection).
+    if filters.collection is None:
+        step = "collection" if filters.institution else "institution"
+        base = urlencode(filters.query())
+        for key in ("by-place", "figures"):
+            charts[key]["links"] = [f"?{base}&{urlencode({step: row[0]})}" if row[0] != "(not set)" else ""
+                                    for row in charts[key]["rows"]]
+    return charts
+
+
+@login_required
+def dashboard(request):
+    _staff_only(request.user)
+    filters = dashboard_filter_parse(user=request.user, params=request.GET)
+    charts = _charts(user=request.user, filters=filters)
+    query = urlencode(filters.query())
+    for key, chart in charts.items():
+        chart["key"] = key
+        chart.setdefault("none_text", "—")
+        chart["csv_url"] = f"{reverse('digitisation:dashboard_csv', args=[key])}?{query}"
+    institutions = institution_list_for(user=request.user) if filters.scope == ALL or len(filters.scope) > 1 else None
+    collections = filters.institution.collections.order_by("code") if filters.institution else None
+    return render(request, "digitisation/staff/dashboard.html", {
+        "filters": filters, "charts": charts, "query": query,
+        "institutions": institutions, "collections": collections,
+        "batches": batch_list_in(user=request.user, filters=filters) if filters.institution else None,
+        "programme_wide": filters.scope == ALL, "planning_rates": PLANNING_RATES,
+    })
+
+
+@login_required
+def dashboard_csv(request, chart: str):
+    """One chart's numbers as CSV: the same rows its table shows, spreadsheet-safe."""
+    _staff_only(request.user)
+    filters = dashboard_filter_parse(user=request.user, params=request.GET)
+    charts = _charts(user=request.user, filters=filters)
+    if chart not in charts:
+        raise Http404("No such chart.")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{chart}-{filters.date_from}-{filters.date_to}.csv"'
+    writer = csv.writer(response, lineterminator="\r\n")
+    writer.writerow([csv_safe(c) for c in charts[chart]["columns"]])
+    for row in charts[chart]["rows"]:
+        writer.writerow([csv_safe(v) for v in row])
+    return response
+
+
+@login_required
+def project_list(request):
+    _staff_only(request.user)
+    institutions = list(institution_list_for(user=request.user, action="manage"))
+    errors, typed = {}, request.POST
+    if request.method == "POST":
+        institution = next((i for i in institutions if str(i.pk) == request.POST.get("institution")), None)
+        if institution is None:
+            raise PermissionDenied("Only collection managers set targets for their institution.")
+        form = ProjectForm(request.POST, institution=institution)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                project = project_create(
+                    institution=institution, collection=data["collection"], name=data["name"],
+                    start_date=data["start_date"], end_date=data["end_date"], target_count=data["target_count"],
+                    target_mids_level=data["target_mids_level"], user=request.user,
+                    pert=(data["pert_optimistic"], data["pert_most_likely"], data["pert_pessimistic"])
+                    if data["pert_most_likely"] else None,
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                messages.success(request, f"Project {project.name} created.")
+                return redirect("digitisation:project_list")
+        else:
+            errors = form.errors
+    projects = scope_filter(Project.objects.select_related("institution", "collection"), user=request.user, action="view")
+    return render(request, "digitisation/staff/project_list.html", {
+        "projects": projects.order_by("-start_date")[:100], "institutions": institutions, "errors": errors, "typed": typed,
+        "collections": Collection.objects.filter(institution__in=institutions).select_related("institution").order_by("institution__code", "code"),
+    }, status=400 if errors else 200)
+
+
+@login_required
+@require_POST
+def batch_log_work(request, uuid):
+    """The quick form on a batch page: "350 sheets imaged today"."""
+    _staff_only(request.user)
+    batch = batch_list_for(user=request.user, action="edit").filter(uuid=uuid).first()
+    if batch is None:
+        raise Http404("No such batch.")
+    form = EventLogForm(request.POST, stages=batch.project.stages if batch.project_id else None)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            event_log(user=request.user, institution=batch.institution, batch=batch, stage=data["stage"],
+                      count=data["count"], minutes=data["minutes"], occurred_on=data["occurred_on"], note=data["note"])
+        except ValidationError as exc:
+            for text in exc.messages:
+                messages.error(request, text)
+        else:
+            messages.success(request, f"Logged {data['count']} {data['stage']} for {batch.name}.")
+    else:
+        for field, errs in form.errors.items():
+            messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errs)}")
+    return redirect("digitisation:batch_detail", uuid=batch.uuid)

@@ -187,6 +187,8 @@ IMPORT_LEASE_SECONDS = 30
 IMPORT_LEASE_RENEW_SECONDS = 10
 IMPORT_MAX_ATTEMPTS = 3
 IMPORT_REQUEUE_PATIENCE_SECONDS = 30 * 60
+from celery.schedules import crontab  # noqa: E402
+
 # Periodic work, sent by one `celery beat` process. Short jobs go to the default queue, so a
 # backlog of images never delays them.
 CELERY_BEAT_SCHEDULE = {
@@ -203,6 +205,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "specimens.import_batch_reenqueue_stale",
         "schedule": 30.0,
         "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 30},
+    },
+    # Facts from lower tables (specimen history, image links) → DigitisationEvent → DailyStat,
+    # each above its watermark (digitisation.services.rollups_refresh); the dashboard reads only rollups.
+    "digitisation-rollups-refresh": {
+        "task": "digitisation.rollups_refresh",
+        "schedule": 300.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 300},
+    },
+    # The one daily pass over the specimen table: MIDS levels, statuses, failing elements per collection.
+    "digitisation-snapshots-take": {
+        "task": "digitisation.snapshots_take",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"queue": f"{CELERY_QUEUE_PREFIX}bulk", "expires": 6 * 3600},
     },
 }
 
@@ -260,7 +275,8 @@ AXES_SENSITIVE_PARAMETERS = []  # log the account and address (never the passwor
 AXES_RESET_ON_SUCCESS = False  # else one valid account would clear its address's count
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "specimens:curate_list"
+# Managers land on their dashboard, everyone else on the work list (digitisation.views.landing).
+LOGIN_REDIRECT_URL = "digitisation:landing"
 LOGOUT_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en-gb"

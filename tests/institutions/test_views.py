@@ -16,4 +16,6 @@ def test_login_page_and_a_wrong_password(public_client, django_user_model):
 
     assert page.status_code == 200 and 'name="password"' in page.content.decode()
     assert wrong.status_code == 200 and 'role="alert"' in wrong.content.decode()
-    assert right.status_code == 302 and right["Location"] == reverse("specimens:curate_list")
+    # The landing sends managers to their dashboard and everyone else, this curator too, to the work list.
+    assert right.status_code == 302 and right["Location"] == reverse("digitisation:landing")
+    assert public_client.get(right["Location"])["Location"] == reverse("specimens:curate_list")

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from specimens.mids import mids_assess_import
 from specimens.models import ImportBatch, ImportRowError
+from specimens.search import search_import_refresh
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive
 
@@ -153,6 +154,8 @@ class ImportRun:
                 self.pause_for_tests(ImportBatch.Status.WRITING)
             with self.phase("mids"):  # every record written, in one pass, in the same transaction
                 mids_assess_import(rows_table=self.rows, stage_table=self.stage, columns=self.columns)
+            with self.phase("search"):  # the public search (specimens.search), same transaction
+                search_import_refresh(rows_table=self.rows)
 
     # -- what the steps share
     def col(self, term: str) -> str | None:

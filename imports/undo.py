@@ -35,6 +35,7 @@ from psycopg import sql as psql
 from institutions.selectors import ALL, institution_scope
 from specimens.history import specimen_events_insert
 from specimens.models import BULK_IMPORT_SETTING, ImportBatch, ImportUndoKept, Specimen
+from specimens.search import search_import_undo_refresh
 
 from .batches import collection_write_lock, import_batch_set, spreadsheet_safe
 from .sql import sql_execute, sql_fetch
@@ -325,6 +326,7 @@ class _Undo:
         with pghistory.context(**context):
             self._restore(plan)
             self._delete(plan)
+            search_import_undo_refresh(updated_table=self.updated)  # put-back records, as the public sees them
             ImportUndoKept.objects.filter(batch=batch).delete()
             self.sql(
                 "INSERT INTO specimens_importundokept (batch_id, kind, specimen_uuid, catalog_number, reason) "

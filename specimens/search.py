@@ -235,12 +235,23 @@ def search_taxon_subtree_refresh(*, path: str) -> tuple[int, int]:
 
 
 def search_import_refresh(*, rows_table: str) -> tuple[int, int]:
-    """The importer's hook, beside mids_assess_import: the records its write phase touched, set-based.
-    `rows_table` holds their ids in a column `specimen_id` (the importer's own staging table)."""
+    """The importer's hook, beside mids_assess_import in its write transaction: every record it
+    inserted or matched (its rows table: new_id, match_id), set-based."""
+    table = _identifier(rows_table)
+    return search_refresh_where(where=f"s.id IN (SELECT coalesce(ir.match_id, ir.new_id) FROM {table} ir)")
+
+
+def search_import_undo_refresh(*, updated_table: str) -> tuple[int, int]:
+    """An import undo's hook: the records it put back (its table of updated ids, reason IS NULL).
+    The records it deletes leave with their specimen (ON DELETE CASCADE)."""
+    table = _identifier(updated_table)
+    return search_refresh_where(where=f"s.id IN (SELECT u.id FROM {table} u WHERE u.reason IS NULL)")
+
+
+def _identifier(name: str) -> str:
     from psycopg import sql
 
-    table = sql.Identifier(rows_table).as_string(connection.connection)
-    return search_refresh_where(where=f"s.id IN (SELECT specimen_id FROM {table})")
+    return sql.Identifier(name).as_string(None)
 
 
 @transaction.atomic

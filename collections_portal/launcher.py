@@ -343,8 +343,11 @@ def run() -> int:
     children: list[subprocess.Popen] = []
     with Services() as env:
         env.setdefault("DJANGO_SETTINGS_MODULE", "collections_portal.settings.local")
+        # Stable identifiers (occurrenceIDs, RDF subjects) name the address this run serves.
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
         _manage(env, "migrate", "--no-input", "-v", "0")
         _manage(env, "load_demo")
+        _manage(env, "load_demo_museum")  # herbarium sheets with images and two exhibitions (portal)
         try:
             children.append(subprocess.Popen(
                 [PYTHON, "-m", "celery", "-A", "collections_portal", "worker", "-l", "info",

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from institutions.models import Collection, CollectionMetric, Institution
-from institutions.selectors import ALL, collection_progress_list, institution_scope, scope_filter
+from institutions.selectors import ALL, collection_list, collection_progress_list, institution_scope, scope_filter
 
 from .forecast import pert_forecast
 from .models import DEFAULT_STAGES, STAGE_LABELS, Batch, DailyStat, DigitisationEvent, MidsSnapshot, Project, RecordSnapshot
@@ -322,6 +322,14 @@ def project_progress_table(progress: list[dict]) -> dict:
     }
 
 
+def _percent(part, whole) -> float | None:
+    """One decimal, or three below 0.1 % so a few thousand records of millions do not read as 0.0 %."""
+    if part is None or not whole:
+        return None
+    value = 100 * part / whole
+    return round(value, 1) if value >= 0.1 or value == 0 else round(value, 3)
+
+
 def institution_figures(*, filters: DashboardFilter) -> dict:
     """Estimated objects and digitised per institution (or collection); no figure stays None, never 0 %."""
     collections = collection_progress_list()
@@ -343,7 +351,7 @@ def institution_figures(*, filters: DashboardFilter) -> dict:
     out = []
     for row in sorted(rows.values(), key=lambda r: -(r["estimated"] or 0)):
         digitised = row["reported"] if row["reported"] is not None else (row["in_portal"] or None)
-        percent = round(100 * digitised / row["estimated"], 1) if digitised is not None and row["estimated"] else None
+        percent = _percent(digitised, row["estimated"])
         out.append([row["code"], row["name"], row["estimated"], digitised, percent])
     return {"columns": ["Collection" if by_collection else "Institution", "Name", "Estimated objects",
                         "Digitised (reported or counted)", "% digitised"], "rows": out}
@@ -377,20 +385,28 @@ def collection_metrics_report(*, collections: QuerySet[Collection] | None = None
 
     Digitised and per-level counts come from the latest MidsSnapshot; imaged from its calculated metric.
     """
-    collections = list((collections if collections is not None else collection_progress_list()))
+    collections = list(collections if collections is not None else collection_list().select_related("institution"))
     latest = MidsSnapshot.objects.aggregate(d=Max("date"))["d"]
     levels: dict[int, dict] = {}
     if latest:
         for r in MidsSnapshot.objects.filter(date=latest).values("collection_id", "level", "n"):
             levels.setdefault(r["collection_id"], {})[r["level"]] = r["n"]
-    imaged = dict(CollectionMetric.objects.filter(measurement_type=CollectionMetric.MeasurementType.IMAGED)
-                  .order_by("collection_id", "-measured_on").distinct("collection_id").values_list("collection_id", "value"))
+    def latest_metric(kind):
+        return {r[0]: (r[1], r[2]) for r in CollectionMetric.objects.filter(measurement_type=kind)
+                .order_by("collection_id", "-measured_on").distinct("collection_id")
+                .values_list("collection_id", "value", "measured_on")}
+
+    imaged = {k: v for k, (v, _) in latest_metric(CollectionMetric.MeasurementType.IMAGED).items()}
+    estimated = latest_metric(CollectionMetric.MeasurementType.ESTIMATED_OBJECTS)
     out = []
     for c in collections:
         per_level = levels.get(c.pk, {})
-        digitised = sum(per_level.values()) if per_level else getattr(c, "records_in_portal", None)
-        out.append({"collection": c, "estimated_objects": getattr(c, "estimated_objects", None),
+        digitised = sum(per_level.values()) if per_level else None
+        estimate, estimated_on = estimated.get(c.pk, (None, None))
+        out.append({"collection": c, "estimated_objects": estimate, "estimated_on": estimated_on,
                     "digitised_reported": getattr(c, "digitised_reported", None), "digitised": digitised,
-                    "imaged": imaged.get(c.pk), "mids": {lvl: per_level.get(lvl, 0) for lvl in (0, 1, 2, 3)},
-                    "below_mids0": per_level.get(-1, 0), "snapshot_date": latest})
+                    "imaged": imaged.get(c.pk),
+                    # No records in the portal: no figure (empty), not a count of 0.
+                    "mids": {lvl: per_level.get(lvl, 0) if per_level else None for lvl in (0, 1, 2, 3)},
+                    "below_mids0": per_level.get(-1, 0) if per_level else None, "snapshot_date": latest})
     return out

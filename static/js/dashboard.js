@@ -99,7 +99,12 @@
       options.indexAxis = "y";
       options.plugins.legend.display = false;
       options.layout = { padding: { right: 64 } };
-      options.scales = { x: { beginAtZero: true, grace: "10%" } };
+      // Long names are shortened on the axis of a narrow chart; the table below has them whole.
+      var room = canvas.parentNode.clientWidth < 500 ? 16 : 32;
+      options.scales = { x: { beginAtZero: true, grace: "10%" }, y: { ticks: { callback: function (value) {
+        var text = this.getLabelForValue(value);
+        return text.length > room ? text.slice(0, room - 1) + "…" : text;
+      } } } };
       canvas.parentNode.style.height = Math.max(140, 34 * labels.length + 40) + "px";
     } else {
       datasets = data.headers.slice(1).map(function (name, i) {

@@ -322,3 +322,29 @@ def test_batch_page_shows_where_the_batch_stands_and_logs_work(client_for, insti
     assert "would be more than the batch" in page
     assert "83 %" in page and client.user.username in page
     assert DigitisationEvent.objects.filter(batch=tray).aggregate(n=Sum("count"))["n"] == 250
+
+
+def test_export_collection_metrics_writes_latimer_core_and_csv(institution, tmp_path):
+    from django.core.management import call_command
+
+    herbarium = CollectionFactory(institution=institution, code="HERB", name="Herbarium")
+    CollectionMetricFactory(collection=herbarium, value=400, measured_on=dt.date(2024, 1, 1))
+    SpecimenFactory.create_batch(3, collection=herbarium, mids_level=1)
+    SpecimenFactory(collection=herbarium, mids_level=2)
+    empty = CollectionFactory(institution=institution, code="=CMD", name="=cmd|' /C calc'!A0")
+    snapshots_take()
+
+    call_command("export_collection_metrics", "--format", "latimer", "--output", str(tmp_path / "ltc.json"))
+    groups = {g["ltc:collectionCode"]: g for g in __import__("json").loads((tmp_path / "ltc.json").read_text())["ltc:ObjectGroup"]}
+    facts = {f["ltc:measurementType"]: f for f in groups["OWN:HERB"]["ltc:MeasurementOrFact"]}
+    assert facts["object count"]["ltc:measurementValue"] == 400 and facts["object count"]["ltc:measurementMethod"] == "Reported"
+    assert facts["digitised object count"]["ltc:measurementValue"] == 4
+    assert facts["digitisation level percentage"]["ltc:measurementValue"] == 1.0
+    assert facts["MIDS level 1 count"]["ltc:measurementValue"] == 3 and facts["MIDS level 2 count"]["ltc:measurementValue"] == 1
+    # No records and no estimate: no figures at all, not zeros.
+    assert groups[empty.full_code]["ltc:MeasurementOrFact"] == []
+
+    call_command("export_collection_metrics", "--format", "csv", "--output", str(tmp_path / "metrics.csv"))
+    rows = {r["collection_code"]: r for r in csv.DictReader((tmp_path / "metrics.csv").open())}
+    assert (rows["HERB"]["estimated_objects"], rows["HERB"]["digitised_records"], rows["HERB"]["mids1"]) == ("400", "4", "3")
+    assert rows["'=CMD"]["collection_name"].startswith("'=cmd") and rows["'=CMD"]["digitised_percent"] == ""

@@ -219,7 +219,32 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"queue": f"{CELERY_QUEUE_PREFIX}bulk", "expires": 6 * 3600},
     },
+    # Auto-published datasets that are due get a build that makes a version only if their records
+    # or metadata changed (else "no change" is recorded); publishing.services.datasets_auto_publish.
+    "publishing-auto-publish": {
+        "task": "publishing.datasets_auto_publish",
+        "schedule": 900.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 900},
+    },
+    # Dataset versions and downloads whose lease lapsed (a killed worker) or whose message was lost
+    # are sent again; after three starts one fails with the reason.
+    "publishing-reenqueue-stale": {
+        "task": "publishing.dataset_versions_reenqueue_stale",
+        "schedule": 30.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 30},
+    },
+    # Search downloads past their keeping time (DOWNLOAD_KEEP_DAYS) lose their files.
+    "publishing-downloads-expire": {
+        "task": "publishing.downloads_expire",
+        "schedule": 3600.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 3600},
+    },
 }
+# Publishing (publishing/jobs.py): the same lease as imports; a download's file is kept this long.
+PUBLISHING_LEASE_SECONDS = 30
+PUBLISHING_LEASE_RENEW_SECONDS = 3
+PUBLISHING_MAX_ATTEMPTS = 3
+DOWNLOAD_KEEP_DAYS = 7
 
 # --- Files ------------------------------------------------------------------------------------
 STATIC_URL = "/static/"

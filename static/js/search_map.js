@@ -21,7 +21,8 @@
   }
 
   // --- offline basemap: land at 1:110 m, country borders at 1:50 m once zoomed in -------------
-  var landStyle = { color: "#8aa598", weight: 1, fillColor: "#f3f1e7", fillOpacity: 1 };
+  // No outline on land: its polygons are cut at the date line and the poles, which a stroke would draw.
+  var landStyle = { stroke: false, fillColor: "#f3f1e7", fillOpacity: 1 };
   var borderStyle = { color: "#9db0a6", weight: 0.8, fill: false };
   function loadTopo(url, name, style) {
     return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (topo) {
@@ -71,6 +72,13 @@
     return "hsl(158, 52%, " + light + "%)";
   }
 
+  var LABELS_MAX = 150;  // beyond this many cells, counts in tooltips only
+  function compact(n) {
+    if (n >= 1e6) { return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + "M"; }
+    if (n >= 1e4) { return Math.round(n / 1e3) + "k"; }
+    return n.toLocaleString();
+  }
+
   function say(text) { if (status) { status.textContent = text; } }
 
   function draw(data) {
@@ -104,6 +112,12 @@
         window.location.href = searchUrl({ bbox: boxParam(c.south, c.west, c.south + c.size, c.west + c.size), view: null });
       });
       results.addLayer(rect);
+      if (data.cells.length <= LABELS_MAX) {
+        var label = L.divIcon({ className: "grid-cell-label", html: "", iconSize: [48, 16] });
+        var marker = L.marker([c.south + c.size / 2, c.west + c.size / 2], { icon: label, interactive: false, keyboard: false });
+        marker.on("add", function () { marker.getElement().textContent = compact(c.count); });
+        results.addLayer(marker);
+      }
     });
     say(data.cells.length.toLocaleString() + " cells of " + data.size + "°; darker cells hold more records.");
   }

@@ -134,8 +134,8 @@ def search(request):
         "map_data_url": reverse("portal:search_map_data") + _url([(k, v) for k, v in shown.query_items(without="view")] +
                                                                   [("name", n) for n in shown.names]),
         # Empty: the bundled Natural Earth outlines (offline); production may name a tile server.
-        "map_tiles": getattr(settings, "PORTAL_MAP_TILE_URL", ""),
-        "map_attribution": getattr(settings, "PORTAL_MAP_TILE_ATTRIBUTION", ""),
+        "map_tiles": settings.PORTAL_MAP_TILE_URL,
+        "map_attribution": settings.PORTAL_MAP_TILE_ATTRIBUTION,
         "clear_url": reverse("portal:search"),
         "size": size,
     }

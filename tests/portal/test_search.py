@@ -370,3 +370,22 @@ def test_the_page_has_facets_views_and_renders_for_every_view(collection, taxa, 
         html = response.content.decode()
         assert "Apidae" in html and "Family" in html and "1 specimen" in html
     assert Collection.objects.count() >= 1 and InstitutionFactory  # factories importable for other tests
+
+
+def test_a_production_tile_server_is_a_setting_and_the_default_is_offline(collection, taxa, public_client):
+    published(collection, catalog_number="TS1")
+    assert 'data-tiles=""' in public_client.get(SEARCH, {"view": "map"}).content.decode()
+    with override_settings(PORTAL_MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png"):
+        html = public_client.get(SEARCH, {"view": "map"}).content.decode()
+    assert 'data-tiles="https://tiles.example.org/{z}/{x}/{y}.png"' in html
+
+
+def test_the_download_form_posts_the_current_search_only_when_downloads_exist(collection, taxa, public_client):
+    from portal.views_search import _download_url
+
+    published(collection, catalog_number="DL1")
+    html = public_client.get(SEARCH, {"q": "bombus", "family": "Apidae"}).content.decode()
+    if _download_url():
+        assert f'action="{_download_url()}"' in html and 'name="family" value="Apidae"' in html
+    else:
+        assert "Download these results" not in html

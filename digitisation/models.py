@@ -155,6 +155,27 @@ class DailyStat(models.Model):
         ]
 
 
+class WeeklyStat(models.Model):
+    """DailyStat by week (Monday) without the person: programme-wide charts read a few thousand rows."""
+
+    week = models.DateField(help_text="the Monday the week starts on")
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+", db_index=False)
+    collection = models.ForeignKey("institutions.Collection", on_delete=models.CASCADE, null=True, related_name="+", db_index=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, null=True, related_name="+", db_index=False)
+    stage = models.CharField(max_length=32)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["week", "institution", "collection", "project", "stage"],
+                                    name="weekly_stat_unique", nulls_distinct=False),
+        ]
+        indexes = [
+            models.Index(fields=["institution", "week"], name="weekly_stat_institution_week"),
+            models.Index(fields=["project", "stage", "week"], name="weekly_stat_project_stage"),
+        ]
+
+
 class MidsSnapshot(models.Model):
     """Rollup: specimens per MIDS level per collection on a date (null level: never assessed)."""
 

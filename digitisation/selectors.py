@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from django.apps import apps
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncWeek
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,7 +15,17 @@ from institutions.models import Collection, CollectionMetric, Institution
 from institutions.selectors import ALL, collection_list, collection_progress_list, institution_scope, scope_filter
 
 from .forecast import pert_forecast
-from .models import DEFAULT_STAGES, STAGE_LABELS, Batch, DailyStat, DigitisationEvent, MidsSnapshot, Project, RecordSnapshot
+from .models import (
+    DEFAULT_STAGES,
+    STAGE_LABELS,
+    Batch,
+    DailyStat,
+    DigitisationEvent,
+    MidsSnapshot,
+    Project,
+    RecordSnapshot,
+    WeeklyStat,
+)
 
 
 def batch_list_for(*, user, action: str = "view") -> QuerySet[Batch]:
@@ -125,14 +134,18 @@ def _daily(filters: DashboardFilter) -> QuerySet[DailyStat]:
     return _scoped(DailyStat.objects.filter(date__gte=filters.date_from, date__lte=filters.date_to), filters)
 
 
+def _weekly(filters: DashboardFilter) -> QuerySet[WeeklyStat]:
+    """Whole weeks overlapping the range (a week is counted whole if any of its days is in it)."""
+    return _scoped(WeeklyStat.objects.filter(week__gte=_week_start(filters.date_from), week__lte=filters.date_to), filters)
+
+
 def _week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
 def throughput_by_week(*, filters: DashboardFilter) -> dict:
     """Specimens per stage per week (Mondays) in the range: rows are weeks, columns stages."""
-    rows = (_daily(filters).annotate(week=TruncWeek("date")).values("week", "stage")
-            .annotate(n=Sum("n")).order_by("week"))
+    rows = _weekly(filters).values("week", "stage").annotate(n=Sum("n")).order_by("week")
     return _pivot(rows, row_key="week", col_key="stage", col_order=DEFAULT_STAGES, labels=STAGE_LABELS,
                   first_header="Week starting", fill_rows=_weeks(filters))
 
@@ -173,10 +186,10 @@ def _pivot(rows, *, row_key: str, col_key: str, col_order, labels: dict, first_h
 def throughput_by_institution(*, filters: DashboardFilter) -> dict:
     """Per institution (or per collection once an institution is chosen): specimens per stage."""
     if filters.institution is None:
-        rows = (_daily(filters).values("institution__code", "stage").annotate(n=Sum("n")))
+        rows = (_weekly(filters).values("institution__code", "stage").annotate(n=Sum("n")))
         header, key = "Institution", "institution__code"
     else:
-        rows = (_daily(filters).values("collection__code", "stage").annotate(n=Sum("n")))
+        rows = (_weekly(filters).values("collection__code", "stage").annotate(n=Sum("n")))
         header, key = "Collection", "collection__code"
     pivot = _pivot([{**r, key: r[key] or "(not set)"} for r in rows], row_key=key, col_key="stage",
                    col_order=DEFAULT_STAGES, labels=STAGE_LABELS, first_header=header)
@@ -184,9 +197,11 @@ def throughput_by_institution(*, filters: DashboardFilter) -> dict:
     return pivot
 
 
-def throughput_by_person(*, filters: DashboardFilter, limit: int = 15) -> dict:
-    """Per person and stage: specimens, days worked, specimens per person-day, per hour where logged."""
-    rows = (_daily(filters).filter(user__isnull=False).values("user__username", "user__first_name", "user__last_name", "stage")
+def throughput_by_person(*, filters: DashboardFilter, limit: int = 15, weeks: int = 8) -> dict:
+    """Per person and stage over the last `weeks` weeks of the range: specimens, days worked,
+    specimens per person-day, per hour where minutes were logged (the recent rate, as planning asks)."""
+    start = max(filters.date_from, filters.date_to - dt.timedelta(weeks=weeks) + dt.timedelta(days=1))
+    rows = (_daily(filters).filter(user__isnull=False, date__gte=start).values("user__username", "user__first_name", "user__last_name", "stage")
             .annotate(n=Sum("n"), days=Count("date", distinct=True), minutes=Sum("minutes")).order_by("-n")[:limit])
     out = []
     for r in rows:
@@ -287,15 +302,13 @@ def project_progress(*, filters: DashboardFilter, today: dt.date | None = None) 
     if not projects:
         return []
     ids = [p.pk for p in projects]
-    counted = DailyStat.objects.filter(project_id__in=ids, stage=F("project__counted_stage"))
+    counted = WeeklyStat.objects.filter(project_id__in=ids, stage=F("project__counted_stage"))
     done = dict(counted.values("project_id").annotate(n=Sum("n")).values_list("project_id", "n"))
     weeks_back = 12
     since = _week_start(today) - dt.timedelta(weeks=weeks_back)
     weekly: dict[int, dict[dt.date, int]] = {}
-    for r in (counted.filter(date__gte=since, date__lt=_week_start(today)).annotate(week=TruncWeek("date"))
-              .values("project_id", "week").annotate(n=Sum("n"))):
-        week = r["week"].date() if isinstance(r["week"], dt.datetime) else r["week"]
-        weekly.setdefault(r["project_id"], {})[week] = r["n"]
+    for r in counted.filter(week__gte=since, week__lt=_week_start(today)).values("project_id", "week").annotate(n=Sum("n")):
+        weekly.setdefault(r["project_id"], {})[r["week"]] = r["n"]
     result = []
     for p in projects:
         n = done.get(p.pk, 0)

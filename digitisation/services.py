@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from institutions.models import Institution
 
-from .models import DEFAULT_STAGES, Batch, BatchSpecimen, DailyStat, DigitisationEvent, Project, Watermark
+from .models import DEFAULT_STAGES, Batch, BatchSpecimen, DailyStat, DigitisationEvent, Project, Watermark, WeeklyStat
 
 BATCH_NAME_TAKEN = "{institution} already has a batch called '{name}'."
 BATCH_OTHER_INSTITUTION = "Only {institution}'s records can go into this batch; {n} selected record(s) belong elsewhere."
@@ -312,6 +312,16 @@ DO UPDATE SET n = digitisation_dailystat.n + EXCLUDED.n, minutes = digitisation_
 """
 
 
+_WEEKLY_STAT_INSERT_SQL = """
+INSERT INTO digitisation_weeklystat (week, institution_id, collection_id, project_id, stage, n)
+SELECT date_trunc('week', (occurred_at AT TIME ZONE %(tz)s))::date, institution_id, collection_id, project_id, stage, sum(count)
+FROM digitisation_digitisationevent
+WHERE id > %(lo)s AND id <= %(hi)s {extra}
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ON CONSTRAINT weekly_stat_unique DO UPDATE SET n = digitisation_weeklystat.n + EXCLUDED.n
+"""
+
+
 def _events_high_water(cursor) -> int:
     """The highest event id below which every writer has committed (or rolled back)."""
     cursor.execute("SELECT pg_advisory_lock(%s)", [EVENT_WRITE_LOCK])
@@ -332,7 +342,9 @@ def daily_stats_update() -> int:
             return 0
         cursor.execute("SELECT count(*) FROM digitisation_digitisationevent WHERE id > %s AND id <= %s", [mark.position, hi])
         added = cursor.fetchone()[0]
-        cursor.execute(_DAILY_STAT_INSERT_SQL.format(extra=""), {"lo": mark.position, "hi": hi, "tz": settings.TIME_ZONE})
+        params = {"lo": mark.position, "hi": hi, "tz": settings.TIME_ZONE}
+        cursor.execute(_DAILY_STAT_INSERT_SQL.format(extra=""), params)
+        cursor.execute(_WEEKLY_STAT_INSERT_SQL.format(extra=""), params)
         mark.position = hi
         mark.save(update_fields=["position", "updated_at"])
         return added
@@ -346,6 +358,9 @@ def daily_stats_rebuild(*, date_from: dt.date, date_to: dt.date) -> int:
     """
     if date_from > date_to:
         raise ValidationError({"date_from": [ROLLUP_BAD_RANGE]})
+    # Whole weeks, so WeeklyStat is rebuilt from the same events as DailyStat.
+    date_from = date_from - dt.timedelta(days=date_from.weekday())
+    date_to = date_to + dt.timedelta(days=6 - date_to.weekday())
     tz = timezone.get_default_timezone()
     start = timezone.make_aware(dt.datetime.combine(date_from, dt.time.min), tz)
     end = timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min), tz)
@@ -353,9 +368,13 @@ def daily_stats_rebuild(*, date_from: dt.date, date_to: dt.date) -> int:
         Watermark.objects.get_or_create(name=DAILY_STAT_MARK)
         mark = Watermark.objects.select_for_update().get(name=DAILY_STAT_MARK)
         DailyStat.objects.filter(date__gte=date_from, date__lte=date_to).delete()
-        cursor.execute(_DAILY_STAT_INSERT_SQL.format(extra="AND occurred_at >= %(start)s AND occurred_at < %(end)s"),
-                       {"lo": 0, "hi": mark.position, "tz": settings.TIME_ZONE, "start": start, "end": end})
-        return cursor.rowcount
+        WeeklyStat.objects.filter(week__gte=date_from, week__lte=date_to).delete()
+        in_range = "AND occurred_at >= %(start)s AND occurred_at < %(end)s"
+        params = {"lo": 0, "hi": mark.position, "tz": settings.TIME_ZONE, "start": start, "end": end}
+        cursor.execute(_DAILY_STAT_INSERT_SQL.format(extra=in_range), params)
+        rows = cursor.rowcount
+        cursor.execute(_WEEKLY_STAT_INSERT_SQL.format(extra=in_range), params)
+        return rows
 
 
 _SNAPSHOT_SQL = """

@@ -160,7 +160,7 @@ def _charts(*, user, filters: DashboardFilter) -> dict[str, dict]:
                            **throughput_by_day(filters=filters)},
         "by-place": {"title": "Throughput by " + ("collection" if filters.institution else "institution"),
                      "kind": "table", **throughput_by_institution(filters=filters)},
-        "people": {"title": "Throughput per person", "kind": "table", **throughput_by_person(filters=filters)},
+        "people": {"title": "Throughput per person (last eight weeks of the range)", "kind": "table", **throughput_by_person(filters=filters)},
         "status": {"title": "Records by status", "kind": "hbar", "value_col": 1, **records_by_status(filters=filters)},
         "gaps": {"title": "MIDS elements that fail most", "kind": "hbar", "value_col": 1, **mids_gaps(filters=filters)},
         "pipeline": {"title": "Pipeline health", "kind": "table", **pipeline_health(filters=filters)},

@@ -22,13 +22,21 @@ class KeysetPagination(BasePagination):
     page_size_query_param = "page_size"
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.request = request
-        size = self._page_size(request)
-        after = self._decode(request.query_params.get(self.cursor_query_param))
+        after, size = self.page_window(request)
         queryset = queryset.order_by("-pk")
         if after is not None:
             queryset = queryset.filter(pk__lt=after)
-        rows = list(queryset[: size + 1])
+        return self.page_close(list(queryset[: size + 1]), size)
+
+    def page_window(self, request) -> tuple[int | None, int]:
+        """(the id this page continues below, or None; the page size): for pages read without a
+        QuerySet, which fetch size + 1 rows newest first and hand them to page_close."""
+        self.request = request
+        return self._decode(request.query_params.get(self.cursor_query_param)), self._page_size(request)
+
+    def page_close(self, rows: list, size: int) -> list:
+        """The page out of size + 1 fetched rows (dicts, instances or tuples led by the id); the
+        extra row only says whether there is a next page."""
         self.has_next = len(rows) > size
         rows = rows[:size]
         self.next_after = _pk(rows[-1]) if rows and self.has_next else None
@@ -84,4 +92,6 @@ class KeysetPagination(BasePagination):
 
 
 def _pk(row):
-    return row["id"] if isinstance(row, dict) else row.pk
+    if isinstance(row, dict):
+        return row["id"]
+    return row[0] if isinstance(row, tuple) else row.pk

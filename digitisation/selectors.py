@@ -108,6 +108,8 @@ def dashboard_filter_parse(*, user, params, today: dt.date | None = None) -> Das
     scope = institution_scope(user=user, action="view")
     institution = collection = None
     code = (params.get("institution") or "").strip().upper()
+    if not code and scope != ALL and len(scope) == 1:
+        code = Institution.objects.filter(pk=next(iter(scope))).values_list("code", flat=True).first() or ""
     if code:
         institution = scope_filter(Institution.objects.all(), user=user, action="view", field="id").filter(code=code).first()
         if institution is None:
@@ -146,8 +148,12 @@ def _week_start(day: dt.date) -> dt.date:
 def throughput_by_week(*, filters: DashboardFilter) -> dict:
     """Specimens per stage per week (Mondays) in the range: rows are weeks, columns stages."""
     rows = _weekly(filters).values("week", "stage").annotate(n=Sum("n")).order_by("week")
-    return _pivot(rows, row_key="week", col_key="stage", col_order=DEFAULT_STAGES, labels=STAGE_LABELS,
-                  first_header="Week starting", fill_rows=_weeks(filters))
+    pivot = _pivot(rows, row_key="week", col_key="stage", col_order=DEFAULT_STAGES, labels=STAGE_LABELS,
+                   first_header="Week starting", fill_rows=_weeks(filters))
+    if pivot["rows"] and pivot["rows"][-1][0] + dt.timedelta(days=6) > filters.date_to:
+        # A week still running reads as a drop on the chart unless it says so.
+        pivot["rows"][-1][0] = f"{pivot['rows'][-1][0].isoformat()} (to {filters.date_to.isoformat()})"
+    return pivot
 
 
 def throughput_by_day(*, filters: DashboardFilter, days: int = 42) -> dict:

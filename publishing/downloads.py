@@ -26,15 +26,12 @@ from standards.eml import EmlDocument, Party, eml_xml
 
 from . import jobs
 from .archives import FLUSH_BYTES, archive_write
-from .export import RecordScope, core_columns, copy_stream, _base
+from .export import NUMERIC_TERMS, RecordScope, _base, core_columns
 from .models import DOWNLOAD_UNSETTLED, Dataset, DatasetVersion, DownloadRequest, Licence
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_FORMAT_UNKNOWN = "Choose CSV or Darwin Core Archive."
-NUMERIC_TERMS = {"individualCount", "year", "month", "day", "minimumElevationInMeters", "maximumElevationInMeters",
-                 "minimumDepthInMeters", "maximumDepthInMeters", "decimalLatitude", "decimalLongitude",
-                 "coordinateUncertaintyInMeters", "coordinatePrecision"}
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 

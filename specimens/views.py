@@ -5,9 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core import signing
 from django.db.models import Q
-from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
@@ -15,8 +14,7 @@ from collections_portal.common.http import safe_next
 from institutions.selectors import collection_list_for, institution_scope, is_staff_member
 
 from .filters import SpecimenFilter
-from .public import history_for_viewer, specimen_for_viewer, specimen_public_copy
-from .models import Specimen
+from .public import history_for_viewer, specimen_for_viewer
 from .forms import IdentificationForm, PreparationForm, SpecimenCreateForm, SpecimenForm, SpecimenWithdrawForm
 from .selectors import (
     agent_search,
@@ -341,59 +339,3 @@ def _inline_add(request, uuid, form_class, service, form_name: str, template: st
     specimen.refresh_from_db()
     context = {"specimen": specimen, **specimen_detail_related(specimen=specimen), form_name: form, "can_edit": True}
     return render(request, f"specimens/staff/{template}", context, status=400 if form.errors else 200)
-
-
-# --- public: the stable URI (the occurrenceID) --------------------------------------------------
-
-
-class HttpResponseSeeOther(HttpResponseRedirect):
-    status_code = 303
-
-
-def _public_or_tombstone(uuid):
-    specimen = (Specimen.objects.select_related("collection__institution", "taxon")
-                .filter(uuid=uuid, status__in=[Specimen.Status.PUBLISHED, Specimen.Status.WITHDRAWN]).first())
-    if specimen is None:
-        raise Http404("No published specimen has this identifier.")
-    return specimen
-
-
-def specimen_stable_uri(request, uuid):
-    """The occurrenceID resolves for ever: 303 to the page while published, 410 tombstone once withdrawn."""
-    specimen = _public_or_tombstone(uuid)
-    if specimen.status == Specimen.Status.WITHDRAWN:
-        return _tombstone(request, specimen)
-    response = HttpResponseSeeOther(reverse("specimen_page", kwargs={"uuid": uuid}))
-    response["Vary"] = "Accept"
-    return response
-
-
-def specimen_public_page(request, uuid):
-    specimen = _public_or_tombstone(uuid)
-    if specimen.status == Specimen.Status.WITHDRAWN:
-        return _tombstone(request, specimen)
-    public = specimen_public_copy(specimen)  # the public page is the same for everyone
-    return render(request, "specimens/public/specimen_detail.html", {
-        "specimen": public,
-        "specimen_place": [p for p in (public.locality, public.county, public.state_province, public.country or public.country_code) if p],
-        "identifications": specimen.identifications.order_by("-is_current", "-created_at"),
-        **_media_context(public),
-    })
-
-
-def _media_context(specimen) -> dict:
-    """IIIF info.json URLs for the deep-zoom viewer (the images themselves come from imaging)."""
-    import json
-
-    services = [f"{m['iiif_service']}/info.json" for m in specimen.media]
-    manifest = ""
-    if services:
-        try:
-            manifest = reverse("imaging:specimen_manifest", kwargs={"uuid": specimen.uuid})
-        except NoReverseMatch:
-            pass
-    return {"media_services": services, "media_services_json": json.dumps(services), "manifest_url": manifest}
-
-
-def _tombstone(request, specimen):
-    return render(request, "specimens/public/specimen_tombstone.html", {"specimen": specimen}, status=410)

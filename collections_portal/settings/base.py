@@ -211,6 +211,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 30},
     },
+    # Published records per collection for the public home, institution and collection pages,
+    # recounted before the cached figure expires so no visitor waits for the GROUP BY (portal).
+    "portal-published-counts-refresh": {
+        "task": "portal.published_counts_refresh",
+        "schedule": 300.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 300},
+    },
     # Facts from lower tables (specimen history, image links) → DigitisationEvent → DailyStat,
     # each above its watermark (digitisation.services.rollups_refresh); the dashboard reads only rollups.
     "digitisation-rollups-refresh": {

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import struct
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,18 +211,117 @@ def scan_copy(path: Path, mime_type: str, *, size: int, target: Path) -> pyvips.
     return pyvips.Image.tiffload(str(target))
 
 
-def read_barcodes(image: pyvips.Image) -> list[dict]:
-    grey = image.colourspace("b-w")[0].cast("uchar")
-    pixels = grey.write_to_memory()  # kept alive here: ImageView only borrows the buffer
-    view = zxingcpp.ImageView(pixels, grey.width, grey.height, zxingcpp.ImageFormat.Lum)
-    found = []
-    results = zxingcpp.read_barcodes(view, formats=BARCODE_FORMATS)
+def _grey(image: pyvips.Image) -> pyvips.Image:
+    if image.hasalpha():
+        image = image.flatten(background=255)
+    return (image.colourspace("b-w") if image.bands >= 3 else image)[0].cast("uchar")
+
+
+def _decoded(pixels: bytes, width: int, height: int, found: list[dict], **options) -> list[dict]:
+    """Add each new code zxing reads in a greyscale buffer to `found` (the raw text, unchecked);
+    returns the new ones."""
+    view = zxingcpp.ImageView(pixels, width, height, zxingcpp.ImageFormat.Lum)  # borrows `pixels`
+    # Plain text: control characters arrive as themselves (HRI would spell them "<GS>"), so the
+    # caller can refuse them; only spaces are trimmed, never a control character.
+    results = zxingcpp.read_barcodes(view, text_mode=zxingcpp.TextMode.Plain, **options)
     del view
+    new = []
     for result in results:
-        text = result.text.strip()
-        if text and all(d["text"] != text for d in found):
-            found.append({"text": text, "format": result.format.name})
+        text = result.text.strip(" ")
+        if text and all(d["text"] != text for d in found + new):
+            new.append({"text": text, "format": result.format.name})
+    found.extend(new)
+    return new
+
+
+def read_barcodes(image: pyvips.Image) -> list[dict]:
+    """Codes in a small copy (the scan copy, ~2,500 px): every format, every direction."""
+    grey = _grey(image)
+    found: list[dict] = []
+    _decoded(grey.write_to_memory(), grey.width, grey.height, found, formats=BARCODE_FORMATS)
     return found
+
+
+# Linear codes only at full resolution: the small copy already reads QR and Data Matrix symbols,
+# whose modules are large; narrow Code 128 bars are what it loses (under ~2 px a bar).
+FULL_RESOLUTION_OPTIONS = {"formats": (zxingcpp.BarcodeFormat.Code128,), "try_downscale": False, "try_invert": False}
+
+
+def read_barcodes_full(path: Path, mime_type: str, *, strip: int = 2048, overlap: int = 1024,
+                       enough: Callable[[list[dict]], bool] | None = None) -> list[dict]:
+    """Codes at full resolution, read in one top-to-bottom pass over overlapping strips.
+
+    libvips streams the rows in order (one sequential decode of the master); every `strip` new
+    rows, zxing reads them together with the `overlap` rows before. At most two windows are held
+    (10,000 px wide: ~30 MB each), so a 140 MP master stays within the derivatives' memory budget.
+    A symbol up to `overlap` px tall (a label on its side, up to ~4 cm at 600 ppi) lies whole in
+    one window. The pass stops early, leaving the rest undecoded, once `enough(new codes)` says
+    so. EXIF orientation does not matter here: zxing reads in all four directions.
+    """
+    found: list[dict] = []
+    for window, width in _windows(path, mime_type, strip=strip, overlap=overlap):
+        new = _decoded(window, width, len(window) // width, found, **FULL_RESOLUTION_OPTIONS)
+        if new and enough is not None and enough(new):
+            break
+    return found
+
+
+def _windows(path: Path, mime_type: str, *, strip: int, overlap: int) -> Iterator[tuple[bytes, int]]:
+    """Overlapping row windows of one grey band, decoded by libvips in a thread of its own, so
+    the decode of the next window overlaps zxing reading this one (libvips releases the GIL)."""
+    try:
+        image = load(path, mime_type, access="sequential")
+    except pyvips.Error as exc:
+        raise ImageRejected("decode_error", f"The image data cannot be decoded (truncated or corrupt): {_first_line(exc)}") from None
+    if image.hasalpha():
+        image = image.flatten(background=255)
+    # The green band stands in for luminance: black bars on pale paper show in every band, and
+    # it skips a colour conversion that costs more than the JPEG decode.
+    grey = (image[1] if image.bands >= 3 else image[0]).cast("uchar")
+    width = grey.width
+    windows: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    rows = bytearray()
+    fresh = 0  # rows that zxing has not seen yet
+
+    def take(data: bytes) -> int:
+        nonlocal rows, fresh
+        if stop.is_set():
+            return -1  # the reader has enough: abort the decode
+        rows += data
+        fresh += len(data) // width
+        if fresh >= strip:
+            windows.put(bytes(rows))
+            rows, fresh = rows[len(rows) - min(len(rows), overlap * width):], 0
+        return len(data)
+
+    def decode() -> None:
+        try:
+            target = pyvips.TargetCustom()
+            target.on_write(take)
+            grey.rawsave_target(target)
+            if fresh:
+                windows.put(bytes(rows))
+            windows.put(None)
+        except pyvips.Error as exc:
+            windows.put(exc)
+
+    thread = threading.Thread(target=decode, name="barcode-strips", daemon=True)
+    thread.start()
+    try:
+        while (item := windows.get()) is not None:
+            if isinstance(item, pyvips.Error):
+                raise ImageRejected("decode_error", "The image data cannot be decoded (truncated or corrupt): "
+                                    f"{_first_line(item)}") from None
+            yield item, width
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a put() waiting on a full queue, then let it finish
+            try:
+                windows.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 # --- derivatives ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -45,8 +46,8 @@ from .storage import (
     TooLarge,
     storage_delete,
     storage_delete_prefix,
+    storage_keep_copy,
     storage_local_path,
-    storage_move,
     storage_put,
     storage_put_path,
     storage_put_tree,
@@ -68,9 +69,6 @@ TOO_LARGE = "The file is larger than the {limit:,}-byte limit for one image."
 DUPLICATE = "Same bytes as '{name}' (image {uuid}), received earlier; linked to it and not stored twice."
 UNSUPPORTED = "The content is {what}, not JPEG, TIFF or PNG (the file name does not count)."
 POLYGLOT = "The file is an image with a ZIP archive appended (a polyglot); export the image again."
-UNMATCHED = "No specimen at {institution} has catalogue number or preparation barcode {codes}."
-UNMATCHED_NO_CODE = "No barcode was found in the image and the file name matches no naming rule."
-AMBIGUOUS = "{code} matches {n} specimens at {institution}; link the image by hand."
 GAVE_UP = "Processing stopped {n} times (worker crash or timeout); it will not be tried again automatically."
 LINK_NOT_WAITING = "Only an image waiting for a specimen can be linked by hand (this one is {status})."
 LINK_OTHER_INSTITUTION = "The specimen belongs to another institution."
@@ -240,13 +238,16 @@ def _live_with_sha(asset: ImageAsset):
 def _fail(asset: ImageAsset, code: str, message: str) -> None:
     """Record the failure; for a refused file, remove every file only this asset owned.
 
-    Other failures (a crash loop ending in `gave_up`) keep the bytes so "retry failed" can run.
+    The files go once the failed row has committed: a stage killed before its commit leaves the
+    row pointing at them, and the rerun must find them. Other failures (a crash loop ending in
+    `gave_up`) keep the bytes so "retry failed" can run.
     """
     if code in PERMANENT:
-        storage_delete(asset.upload_key)
+        keys, prefixes = [asset.upload_key], []
         if asset.sha256 and code != "duplicate" and not _live_with_sha(asset).exists():
-            storage_delete(asset.master_key or master_key_for(asset.sha256))
-            storage_delete_prefix(derivative_prefix(asset.sha256))
+            keys.append(asset.master_key or master_key_for(asset.sha256))
+            prefixes.append(derivative_prefix(asset.sha256))
+        transaction.on_commit(partial(_files_remove, keys=keys, prefixes=prefixes))
         asset.derivatives.all().delete()
         asset.upload_key = ""
         asset.master_key = ""
@@ -254,6 +255,18 @@ def _fail(asset: ImageAsset, code: str, message: str) -> None:
     asset.finished_at = timezone.now()
     _save(asset, "status", "error_code", "error_text", "finished_at", "upload_key", "master_key",
           "sha256", "bytes", "duplicate_of")
+
+
+def _files_remove(*, keys: list[str], prefixes: list[str]) -> None:
+    """After a commit: remove files no row points at any more (a failure here leaves an orphan,
+    which imaging_orphans_find lists, never a row pointing at nothing)."""
+    try:
+        for key in keys:
+            storage_delete(key)
+        for prefix in prefixes:
+            storage_delete_prefix(prefix)
+    except OSError:
+        logger.warning("imaging: removing %s %s failed; they are orphans now", keys, prefixes, exc_info=True)
 
 
 # --- the lease -------------------------------------------------------------------------------
@@ -406,7 +419,9 @@ def _stage_validate(asset: ImageAsset, work: Path) -> None:
     limits = imaging_limits()
     master_key = master_key_for(asset.sha256)
     # A crash after the move below but before the commit leaves the bytes at the master key.
-    source_key = asset.upload_key if default_storage.exists(asset.upload_key) else master_key
+    # The upload stays until the identify stage, after this row has committed, so a rerun of this
+    # stage (killed before its commit) reads it again; an earlier run may have made the master.
+    source_key = asset.upload_key if asset.upload_key and default_storage.exists(asset.upload_key) else master_key
     with storage_local_path(source_key, work_dir=work) as path:
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -419,15 +434,21 @@ def _stage_validate(asset: ImageAsset, work: Path) -> None:
             raise ImageRejected("polyglot", POLYGLOT)
         images.metadata_bytes(path, mime_type, limits)
         header = images.read_header(path, mime_type, limits)
-    if source_key != master_key:
-        if default_storage.exists(master_key):  # same bytes at another institution: one copy
-            storage_delete(asset.upload_key)
-        else:
-            storage_move(asset.upload_key, master_key)
+    if source_key != master_key and not default_storage.exists(master_key):  # else: same bytes stored already
+        storage_keep_copy(asset.upload_key, master_key)
     asset.mime_type, asset.width, asset.height, asset.exif = mime_type, header.width, header.height, header.exif
-    asset.master_key, asset.upload_key = master_key, ""
+    asset.master_key = master_key
     asset.status, asset.validated_at = Status.VALIDATED, timezone.now()
-    _save(asset, "mime_type", "width", "height", "exif", "master_key", "upload_key", "status", "validated_at")
+    _save(asset, "mime_type", "width", "height", "exif", "master_key", "status", "validated_at")
+
+
+def _upload_release(asset: ImageAsset) -> None:
+    """Remove the received bytes once a committed row points at the master (they are the same bytes).
+
+    A rerun after a crash finds the file gone and only clears the key."""
+    if asset.upload_key:
+        storage_delete(asset.upload_key)
+        asset.upload_key = ""
 
 
 def _scan(asset: ImageAsset, work: Path):
@@ -435,7 +456,11 @@ def _scan(asset: ImageAsset, work: Path):
     if target.exists():
         return images.load(target, images.TIFF)
     with storage_local_path(asset.master_key, work_dir=work) as path:
-        return images.scan_copy(path, asset.mime_type, size=_setting("IMAGING_BARCODE_SCAN_PX", 2500), target=target)
+        return images.scan_copy(path, asset.mime_type, size=_scan_px(), target=target)
+
+
+def _scan_px() -> int:
+    return _setting("IMAGING_BARCODE_SCAN_PX", 2500)
 
 
 def _filename_match(name: str) -> tuple[str, int] | None:
@@ -448,46 +473,217 @@ def _filename_match(name: str) -> tuple[str, int] | None:
     return None
 
 
-def _specimens_for(institution_id: int, code: str) -> tuple[list[int], str]:
-    ids = list(Specimen.objects.filter(institution_id=institution_id, catalog_number_normalised=catalog_number_normalise(code))
+# --- reading codes and linking ------------------------------------------------------------------
+# Every code read is kept on the row with what became of it, so the unmatched queue can say what
+# was read and why it did not link. An exact catalogue number or preparation barcode links even
+# when it fits no collection's pattern: patterns only decide which codes are tried first.
+
+CODE_MAX_LENGTH = 64  # longer than any catalogue number or preparation barcode we store
+CODE_SHOWN_LENGTH = 80
+WEB_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*:/|www\.)", re.IGNORECASE)
+NEAR_MATCHES = 3
+
+# Why a code read in the image did or did not link; {…} filled per code.
+CODE_OUTCOMES = {
+    "linked": "linked",
+    "not_tried": "not needed: another code linked",
+    "no_such_number": "no specimen or preparation at {institution} has this number",
+    "other_collection": "fits the barcode pattern of {collection}, another institution's collection",
+    "ambiguous": "matches {n} specimens at {institution}",
+    "web_address": "a web address, not a catalogue number",
+    "control_characters": "holds control characters, so it was not looked up",
+    "too_long": "{length} characters long, more than any catalogue number, so it was not looked up",
+}
+UNMATCHED = "Read {n} code{s}, none linked at {institution}: {details}."
+UNMATCHED_FILENAME = "file name rule gave {code}: {why}"
+UNMATCHED_NO_CODE = "No barcode was found in the image and the file name matches no naming rule."
+
+
+def _code_shown(text: str) -> str:
+    """The code as it can be stored and shown: control characters escaped, very long text cut."""
+    shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+                    for ch in text[:CODE_SHOWN_LENGTH])
+    return shown + ("…" if len(text) > CODE_SHOWN_LENGTH else "")
+
+
+def _code_refusal(text: str) -> str | None:
+    """Codes never looked up: they cannot be a catalogue number, and must not be matched blindly."""
+    if any(not ch.isprintable() for ch in text):
+        return "control_characters"
+    if len(text) > CODE_MAX_LENGTH:
+        return "too_long"
+    if WEB_ADDRESS.match(text):
+        return "web_address"
+    return None
+
+
+def _specimens_for(institution_id: int, collection_ids: list[int], code: str) -> tuple[list[int], str]:
+    # By collection: the (collection, catalog_number_normalised) index answers it at 10 M rows.
+    ids = list(Specimen.objects.filter(collection_id__in=collection_ids, catalog_number_normalised=catalog_number_normalise(code))
                .values_list("pk", flat=True)[:5])
     if ids:
         return ids, ImageAsset.LinkMethod.BARCODE
-    ids = list(Preparation.objects.filter(specimen__institution_id=institution_id, barcode=code)
+    ids = list(Preparation.objects.filter(institution_id=institution_id, barcode=code)
                .values_list("specimen_id", flat=True)[:5])
     return ids, ImageAsset.LinkMethod.PREPARATION
 
 
-def _stage_identify(asset: ImageAsset, work: Path) -> None:
-    """validated → identified: barcodes from a ~2,500 px copy, else the file-name rules."""
+def _near_catalog_numbers(collection_ids: list[int], code: str) -> list[str]:
+    """Catalogue numbers one keystroke from `code` (a digit changed, dropped, added, or two swapped):
+    the record whose number was mistyped on import, offered for a one-click link. One indexed IN."""
+    key = catalog_number_normalise(code)
+    if not key or len(key) > CODE_MAX_LENGTH:
+        return []
+    variants = set()
+    for i in range(len(key) + 1):
+        for digit in "0123456789":
+            variants.add(key[:i] + digit + key[i:])
+            if i < len(key):
+                variants.add(key[:i] + digit + key[i + 1:])
+        if i < len(key):
+            variants.add(key[:i] + key[i + 1:])
+        if i + 1 < len(key):
+            variants.add(key[:i] + key[i + 1] + key[i] + key[i + 2:])
+    variants = {catalog_number_normalise(v) for v in variants} - {key, ""}
+    return list(Specimen.objects.filter(collection_id__in=collection_ids, catalog_number_normalised__in=variants)
+                .order_by("catalog_number").values_list("catalog_number", flat=True)[:NEAR_MATCHES])
+
+
+@dataclass
+class _Reading:
+    codes: list[dict]  # as stored in ImageAsset.barcodes, each with its outcome
+    by_name: tuple[str, str, int] | None = None  # (code, outcome, matches) of the file-name rule
+
+
+def _patterns(values) -> list[re.Pattern]:
+    compiled = []
+    for value in values:
+        try:
+            compiled.append(re.compile(value))
+        except re.error:  # a collection's broken pattern ranks nothing; it must not stop the image
+            logger.warning("imaging: barcode pattern %r is not a valid regular expression", value)
+    return compiled
+
+
+def _codes_link(asset: ImageAsset, found: list[dict]) -> _Reading:
+    """Try the codes read (those fitting this institution's patterns first), then the file-name rule.
+
+    Sets the specimen and link method on `asset` when one code names exactly one specimen.
+    """
     from institutions.models import Collection
 
-    scan = _scan(asset, work)
-    asset.barcodes = images.read_barcodes(scan)
-    patterns = [re.compile(p) for p in Collection.objects.filter(institution_id=asset.institution_id)
-                .exclude(barcode_pattern="").values_list("barcode_pattern", flat=True)]
-    codes = [(b["text"], None) for b in asset.barcodes if not patterns or any(p.search(b["text"]) for p in patterns)]
+    collections = list(Collection.objects.filter(institution_id=asset.institution_id).values_list("pk", "barcode_pattern"))
+    collection_ids = [pk for pk, _ in collections]
+    own_patterns = _patterns(p for _, p in collections if p)
+    reading, tries = _Reading(codes=[]), []
+    for item in found:
+        code = {"text": _code_shown(item["text"]), "format": item["format"]}
+        refusal = _code_refusal(item["text"])
+        if refusal:
+            code["outcome"], code["length"] = refusal, len(item["text"])
+        else:
+            fits = any(p.search(item["text"]) for p in own_patterns)
+            tries.append((0 if fits else 1, len(tries), code, item["text"], None))
+        reading.codes.append(code)
+    tries.sort(key=lambda t: t[:2])  # patterns rank the codes, they never hide one; else reading order
     by_name = _filename_match(asset.original_name)
     if by_name:
-        codes.append(by_name)
-    asset.specimen, asset.error_code, asset.error_text, asset.link_method = None, "", "", ""
-    institution = asset.institution.code
-    for code, order in codes:
-        ids, method = _specimens_for(asset.institution_id, code)
-        if len(ids) > 1:
-            asset.error_code, asset.error_text = "ambiguous", AMBIGUOUS.format(code=code, n=len(ids), institution=institution)
-            break
-        if ids:
+        tries.append((2, len(tries), None, *by_name))
+    asset.specimen, asset.link_method = None, ""
+    for _rank, _i, code, text, order in tries:
+        if asset.specimen_id is not None:
+            if code is not None:
+                code["outcome"] = "not_tried"
+            continue
+        ids, method = _specimens_for(asset.institution_id, collection_ids, text)
+        outcome = "linked" if len(ids) == 1 else "ambiguous" if ids else "no_such_number"
+        if outcome == "linked":
             asset.specimen_id = ids[0]
             asset.link_method = ImageAsset.LinkMethod.FILENAME if order is not None else method
             asset.order = order or 0
-            break
-    else:
-        asset.error_code = "unmatched"
-        asset.error_text = (UNMATCHED.format(institution=institution, codes=", ".join(c for c, _ in codes))
-                            if codes else UNMATCHED_NO_CODE)
+        if code is None:
+            reading.by_name = (text, outcome, len(ids))
+            continue
+        code["outcome"] = outcome
+        if outcome == "ambiguous":
+            code["matches"] = len(ids)
+        elif outcome == "no_such_number":
+            elsewhere = _other_collection_fitting(asset.institution_id, text)
+            if elsewhere:
+                code["outcome"], code["collection"] = "other_collection", elsewhere
+            code["near"] = _near_catalog_numbers(collection_ids, text)
+    return reading
+
+
+def _other_collection_fitting(institution_id: int, text: str) -> str:
+    """'K:BOT (Herbarium)' when the code fits the pattern of a collection at another institution."""
+    from institutions.models import Collection
+
+    for code, name, institution, pattern in (Collection.objects.exclude(institution_id=institution_id)
+                                             .exclude(barcode_pattern="").order_by("institution__code", "code")
+                                             .values_list("code", "name", "institution__code", "barcode_pattern")):
+        try:
+            if re.search(pattern, text):
+                return f"{institution}:{code} ({name})"
+        except re.error:
+            continue
+    return ""
+
+
+FORMAT_NAMES = {"Code128": "Code 128", "QRCode": "QR code", "DataMatrix": "Data Matrix"}
+
+
+def code_outcome_text(code: dict, institution: str) -> str:
+    """One stored code's outcome as a phrase ("no specimen or preparation at NHMUK has this number")."""
+    template = CODE_OUTCOMES.get(code.get("outcome", ""), "")
+    return template.format(institution=institution, collection=code.get("collection", ""),
+                           n=code.get("matches", 0), length=code.get("length", 0))
+
+
+def _unmatched_text(asset: ImageAsset, reading: _Reading) -> str:
+    institution = asset.institution.code
+    details = [f"{c['text']} ({FORMAT_NAMES.get(c['format'], c['format'])}) {code_outcome_text(c, institution)}"
+               for c in reading.codes]
+    if reading.by_name:
+        text, outcome, n = reading.by_name
+        details.append(UNMATCHED_FILENAME.format(code=text, why=code_outcome_text({"outcome": outcome, "matches": n},
+                                                                                 institution)))
+    if not reading.codes:
+        return UNMATCHED_NO_CODE if not reading.by_name else f"No barcode was found in the image; {details[0]}."
+    return UNMATCHED.format(n=len(reading.codes), s="" if len(reading.codes) == 1 else "s", institution=institution,
+                            details="; ".join(details))
+
+
+def _full_pass_wanted(asset: ImageAsset) -> bool:
+    """A full-resolution read can add something only when the master is larger than the scan copy."""
+    return max(asset.width or 0, asset.height or 0) > _scan_px()
+
+
+def _stage_identify(asset: ImageAsset, work: Path) -> None:
+    """validated → identified: barcodes from a ~2,500 px copy; when none of them links, the master
+    read again at full resolution (narrow bars vanish in the small copy); then the file-name rule."""
+    _upload_release(asset)
+    found = images.read_barcodes(_scan(asset, work))
+    reading = _codes_link(asset, found)
+    if asset.specimen_id is None and _full_pass_wanted(asset):
+
+        def links(new: list[dict]) -> bool:  # after each strip with new codes: stop once one links
+            nonlocal reading
+            found.extend(b for b in new if all(b["text"] != f["text"] for f in found))
+            reading = _codes_link(asset, found)
+            return asset.specimen_id is not None
+
+        with storage_local_path(asset.master_key, work_dir=work) as path:
+            images.read_barcodes_full(path, asset.mime_type, enough=links)
+    asset.barcodes = reading.codes
+    asset.error_code, asset.error_text = "", ""
+    if asset.specimen_id is None:
+        outcomes = [c.get("outcome") for c in reading.codes] + [reading.by_name[1] if reading.by_name else None]
+        asset.error_code = "ambiguous" if "ambiguous" in outcomes else "unmatched"
+        asset.error_text = _unmatched_text(asset, reading)
     asset.status, asset.identified_at = Status.IDENTIFIED, timezone.now()
-    _save(asset, "barcodes", "specimen", "link_method", "order", "error_code", "error_text", "status", "identified_at")
+    _save(asset, "barcodes", "specimen", "link_method", "order", "error_code", "error_text", "status", "identified_at",
+          "upload_key")
 
 
 def derivatives_ensure(*, asset: ImageAsset, work: Path) -> list[Derivative]:

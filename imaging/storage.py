@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -71,22 +72,34 @@ def storage_put(key: str, source: BinaryIO, *, max_bytes: int | None = None) -> 
 def storage_put_tree(prefix: str, build, *, work_dir: Path) -> int:
     """Store the folder that `build(out_dir)` writes at `out_dir/<name>` under `prefix`; total bytes.
 
-    Local disk: built in `<prefix>.part` beside the target and renamed into place, one rename
-    for thousands of tiles. Elsewhere: built in `work_dir`, then each file stored.
+    Local disk: built beside the target in a staging folder of this process's own
+    (`<name>.part-<host>-<pid>`), then renamed into place: one rename for thousands of tiles. Two
+    attempts on one image (a lapsed lease) never build in, or remove, each other's folder; the
+    leftovers of dead processes on this host are removed first. Elsewhere: built in `work_dir`,
+    then each file stored.
     """
     name = prefix.rstrip("/").rsplit("/", 1)[-1]
     if _is_local():
         final = Path(default_storage.path(prefix))
-        staging = final.with_name(final.name + ".part")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _staging_leftovers_remove(final)
+        mine = f"{socket.gethostname()}-{os.getpid()}"
+        staging, old = final.with_name(f"{final.name}.part-{mine}"), final.with_name(f"{final.name}.old-{mine}")
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        staging.mkdir()
         try:
             build(staging)
             size = sum(p.stat().st_size for p in (staging / name).rglob("*") if p.is_file())
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(staging / name, final)
+            if final.exists():
+                os.replace(final, old)  # a directory cannot be renamed over a full one: set it aside
+            try:
+                os.replace(staging / name, final)
+            except OSError:
+                if not final.exists():
+                    raise  # otherwise a parallel attempt placed the same tiles a moment ago: keep them
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
         _pause()
         return size
     out = work_dir / "tree"
@@ -97,6 +110,26 @@ def storage_put_tree(prefix: str, build, *, work_dir: Path) -> int:
     for file in sorted(p for p in (out / name).rglob("*") if p.is_file()):
         size += storage_put_path(f"{prefix}/{file.relative_to(out / name).as_posix()}", file)
     return size
+
+
+def _staging_leftovers_remove(final: Path) -> None:
+    """Staging folders beside `final` left by processes of this host that died mid-build."""
+    host = socket.gethostname()
+    for path in final.parent.glob(f"{final.name}.*"):
+        suffix = path.name[len(final.name) + 1:]
+        if suffix == "part":  # the single staging name used before: never live now
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        kind, _, owner = suffix.partition("-")
+        owner_host, _, pid = owner.rpartition("-")
+        if kind not in ("part", "old") or owner_host != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def _pause() -> None:
@@ -128,15 +161,24 @@ def storage_delete_prefix(prefix: str) -> None:
         storage_delete_prefix(f"{prefix}/{name}")
 
 
-def storage_move(source_key: str, target_key: str) -> None:
-    """Rename on local disk (same file system: atomic, no copy); copy then delete elsewhere."""
+def storage_keep_copy(source_key: str, target_key: str) -> None:
+    """Make `target_key` hold the bytes of `source_key`, leaving the source in place.
+
+    The source is removed only once a committed row no longer needs it, so a stage killed
+    before its commit finds both files again. Local disk: a hard link (no copy, and atomic:
+    the target appears whole). Elsewhere, or across file systems: a copy by temp file and rename.
+    """
     if _is_local():
         target = Path(default_storage.path(target_key))
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(default_storage.path(source_key), target)
-        return
+        try:
+            os.link(default_storage.path(source_key), target)
+            return
+        except FileExistsError:
+            return  # made by an earlier attempt: same key, same bytes (the key is their SHA-256)
+        except OSError:
+            pass  # no hard links here: copy
     storage_copy(source_key, target_key)
-    default_storage.delete(source_key)
 
 
 def storage_copy(source_key: str, target_key: str) -> int:

@@ -32,6 +32,7 @@ draws a quick small sheet for tests.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import random
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from pathlib import Path
 
 import pyvips
 import zxingcpp
+
+logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' per-operation chatter
 
 PAPER = (238, 233, 216)
 LABEL_PAPER = (251, 250, 246)
@@ -313,14 +316,16 @@ def sheet_image(sheet: Sheet) -> pyvips.Image:
     return image.cast("uchar").copy(interpretation="srgb", xres=sheet.ppi / 25.4, yres=sheet.ppi / 25.4)
 
 
-def sheet_write(sheet: Sheet, path: Path, *, quality: int | None = None) -> Path:
-    """Write the sheet to `path`: JPEG for .jpg/.jpeg (at `quality`, default 90), else uncompressed TIFF."""
+def sheet_write(sheet: Sheet, path: Path, *, quality: int | None = None, compression: str = "none") -> Path:
+    """Write the sheet to `path`: JPEG for .jpg/.jpeg (at `quality`, default 90), else a TIFF
+    (uncompressed, or `compression="lzw"` / `"deflate"` as some scanning software writes)."""
     image = sheet_image(sheet)
     path = Path(path)
     if path.suffix.lower() in (".jpg", ".jpeg"):
         image.jpegsave(str(path), Q=quality or 90, keep="none")
     else:
-        image.tiffsave(str(path), compression="none", keep="none")
+        image.tiffsave(str(path), compression=compression, predictor="horizontal" if compression != "none" else "none",
+                       keep="none")
     return path
 
 

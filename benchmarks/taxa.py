@@ -31,8 +31,11 @@ LEVELS = [("phylum", 20), ("class", 10), ("order", 10), ("family", 10), ("genus"
 def build(nodes: int) -> None:
     from django.db import connection
 
+    from specimens.dwc import HIGHER_COLUMNS
     from specimens.models import Taxon
     from specimens.services import taxon_create, taxon_path_segment
+
+    HIGHER_SQL = ", ".join(f'"{c}"' for c in HIGHER_COLUMNS)  # noqa: N806
 
     if Taxon.objects.count() >= nodes:
         return
@@ -61,12 +64,13 @@ def build(nodes: int) -> None:
         cursor.execute("ALTER TABLE specimens_taxon DISABLE TRIGGER USER")  # bulk load: no audit rows
         with cursor.connection.cursor().copy(
             "COPY specimens_taxon (id, parent_id, path, depth, name, rank, uuid, created_at, updated_at, authorship, "
-            "name_id, vernacular_name, kingdom, phylum, class_name, \"order\", family, genus) FROM STDIN"
+            f"name_id, vernacular_name, {HIGHER_SQL}) FROM STDIN"
         ) as copy:
             import uuid as uuidlib
 
+            kingdom = tuple("Benchmarkia" if c == "kingdom" else "" for c in HIGHER_COLUMNS)
             for row in rows:
-                copy.write_row((*row, uuidlib.uuid4(), "now", "now", "", "", "", "Benchmarkia", "", "", "", "", ""))
+                copy.write_row((*row, uuidlib.uuid4(), "now", "now", "", "", "", *kingdom))
         cursor.execute("ALTER TABLE specimens_taxon ENABLE TRIGGER USER")
         cursor.execute("SELECT setval(pg_get_serial_sequence('specimens_taxon', 'id'), %s)", [next_id])
         cursor.execute("ANALYZE specimens_taxon")
@@ -82,8 +86,11 @@ def main() -> None:
     import psycopg
     from django.conf import settings
 
+    from specimens.dwc import HIGHER_COLUMNS
     from specimens.models import Taxon
     from specimens.selectors import taxon_descendants
+
+    HIGHER_SQL = ", ".join(f'"{c}"' for c in HIGHER_COLUMNS)  # noqa: N806
     from specimens.services import taxon_create, taxon_move
 
     build(args.nodes)
@@ -112,9 +119,9 @@ def main() -> None:
         counter["n"] += 1
         conn.execute(
             "INSERT INTO specimens_taxon (id, parent_id, path, depth, name, rank, uuid, created_at, updated_at, authorship, "
-            "name_id, vernacular_name, kingdom, phylum, class_name, \"order\", family, genus) "
+            f"name_id, vernacular_name, {HIGHER_SQL}) "
             "SELECT n, %s, %s || lpad(to_hex(n), 7, '0'), %s, %s, 'species', gen_random_uuid(), now(), now(), '', '', '', "
-            "'', '', '', '', '', '' FROM nextval(pg_get_serial_sequence('specimens_taxon', 'id')) AS n",
+            f"{', '.join(chr(39) * 2 for _ in HIGHER_COLUMNS)} FROM nextval(pg_get_serial_sequence('specimens_taxon', 'id')) AS n",
             [genus.pk, genus.path, genus.depth + 1, f"Crudum{counter['n']} benchmarkense"])
 
     def sql_move():

@@ -13,7 +13,7 @@ From the browser a checklist is an ImportBatch of kind "taxa" (taxa_import_batch
 the bulk worker through import_batch_run_by_kind): the same pages, progress and row report as a
 specimen import, its counts in the batch's columns, its problems in ImportRowError.
 
-Matching follows imports.taxon_paths.taxa_ensure_paths (same parent, name and
+Matching follows specimens.taxonomy.taxa_ensure (same parent, name and
 authorship; a name given without authorship matches a node of that name under the same parent)
 with two differences. A name is never matched elsewhere in the tree, as that helper does for a
 specimen's leaf name: a checklist states where each name belongs, and matching elsewhere would
@@ -29,7 +29,6 @@ import io
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,11 +37,13 @@ import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from institutions.models import Institution
 from institutions.selectors import ALL, institution_scope, memberships_for
 from specimens.models import TAXON_PATH_STEP, ImportBatch, ImportRowError, Taxon
-from specimens.services import HIGHER, taxon_path_segment
+from specimens.dwc import HIGHER_COLUMNS, columns_sql
+from specimens.taxonomy import ROOT, NewTaxon, TaxonPlace, taxa_insert, taxon_ids_draw
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
@@ -50,7 +51,7 @@ from standards.terms import ROW_TYPE_TAXON, term_local_name
 from .batches import ADVISORY_LOCK, ImportLease, LeaseLost, import_batch_claim, import_batch_set, import_report_write
 from .run import import_batch_run
 from .sql import sql_execute, sql_fetch
-from .values import HIGHER_TERMS, name_split, taxon_path_for
+from .taxon_paths import HIGHER_TERMS, name_split, taxon_path_for
 
 logger = logging.getLogger(__name__)
 
@@ -706,14 +707,15 @@ class _TreeWrite:
         self.fills: dict[int, list] = {}  # taxon id → [authorship, name_id, vernacular_name] to fill in
         self.linked: dict[int, int] = {}  # new synonym id → accepted id, written by the COPY
         prefixes, parent_of, extra = self.prefixes, self.parent_of, self.extra
-        select = ("SELECT id, parent_id, name, authorship, path, name_id, vernacular_name, accepted_id, "
-                  + ", ".join(f'"{c}"' for c in HIGHER.values()) + " FROM specimens_taxon ")
+        select = sql.SQL("SELECT id, parent_id, name, authorship, path, name_id, vernacular_name, accepted_id, {} "
+                         "FROM specimens_taxon ").format(columns_sql(HIGHER_COLUMNS))
         for depth, members in enumerate(self.levels):
             if depth == 0:
-                found = self.fetch(select + "WHERE parent_id IS NULL AND name = ANY(%s) ORDER BY id",
+                found = self.fetch(select + sql.SQL("WHERE parent_id IS NULL AND name = ANY(%s) ORDER BY id"),
                                    [list({prefixes[n][-1][1] for n in members})])
             else:
-                found = self.fetch(select + "WHERE parent_id = ANY(%s) ORDER BY id", [list({ids[parent_of[n]] for n in members})])
+                found = self.fetch(select + sql.SQL("WHERE parent_id = ANY(%s) ORDER BY id"),
+                                   [list({ids[parent_of[n]] for n in members})])
             exact: dict[tuple, tuple] = {}
             by_name: dict[tuple, tuple] = {}
             for taxon in found:
@@ -762,39 +764,28 @@ class _TreeWrite:
     def nodes_create(self, missing: dict[tuple, list[int]], depth: int) -> None:
         ids, prefixes, parent_of, extra = self.ids, self.prefixes, self.parent_of, self.extra
         groups = list(missing.values())
-        new_ids = [i for (i,) in self.fetch(
-            "SELECT nextval(pg_get_serial_sequence('specimens_taxon', 'id')) FROM generate_series(1, %s)", [len(groups)]
-        )]
+        new_ids = taxon_ids_draw(len(groups))
         for taxon_id, nodes in zip(new_ids, groups):  # ids first: a synonym may point at a node of its own level
             for node in nodes:
                 ids[node] = taxon_id
-        now = timezone.now()
-        higher_columns = list(HIGHER.values())
-        empty_higher = ("",) * len(higher_columns)
-        with connection.cursor() as cursor:
-            with cursor.copy(
-                "COPY specimens_taxon (id, uuid, created_at, updated_at, parent_id, path, depth, name, authorship, rank, "
-                'name_id, vernacular_name, kingdom, phylum, class_name, "order", family, genus, accepted_id) '
-                "FROM STDIN"
-            ) as copy:
-                for taxon_id, nodes in zip(new_ids, groups):
-                    first = nodes[0]
-                    rank, name, authorship = prefixes[first][-1]
-                    if depth:
-                        parent_node = parent_of[first]
-                        parent_id, parent_path, higher = ids[parent_node], self.node_path[parent_node], self.node_higher[parent_node]
-                    else:
-                        parent_id, parent_path, higher = None, "", empty_higher
-                    if rank in HIGHER:
-                        higher = tuple(name if c == HIGHER[rank] else v for c, v in zip(higher_columns, higher))
-                    path_text = parent_path + taxon_path_segment(taxon_id)
-                    name_id, vernacular = extra.get(first) or next((extra[n] for n in nodes if n in extra), ("", ""))
-                    accepted_id = self._accepted_at_creation(taxon_id, nodes)
-                    copy.write_row((taxon_id, uuid.uuid4(), now, now, parent_id, path_text, depth, name, authorship, rank,
-                                    name_id, vernacular, *higher, accepted_id))
-                    for node in nodes:
-                        self.node_path[node] = path_text
-                        self.node_higher[node] = higher
+        taxa = []
+        for taxon_id, nodes in zip(new_ids, groups):
+            first = nodes[0]
+            rank, name, authorship = prefixes[first][-1]
+            if depth:
+                parent_node = parent_of[first]
+                parent = TaxonPlace(id=ids[parent_node], path=self.node_path[parent_node], depth=depth - 1,
+                                    higher=dict(zip(HIGHER_COLUMNS, self.node_higher[parent_node])))
+            else:
+                parent = ROOT
+            name_id, vernacular = extra.get(first) or next((extra[n] for n in nodes if n in extra), ("", ""))
+            taxa.append(NewTaxon(parent=parent, rank=rank, name=name, authorship=authorship, name_id=name_id,
+                                 vernacular_name=vernacular, accepted_id=self._accepted_at_creation(taxon_id, nodes)))
+        for nodes, place in zip(groups, taxa_insert(taxa, ids=new_ids)):
+            higher = tuple(place.higher[c] for c in HIGHER_COLUMNS)
+            for node in nodes:
+                self.node_path[node] = place.path
+                self.node_higher[node] = higher
         self.result.created += len(new_ids)
 
     def _accepted_at_creation(self, taxon_id: int, nodes: list[int]) -> int | None:

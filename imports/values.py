@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from specimens.dates import UNKNOWN_ORDER, EventDateError, parse_event_date
-from specimens.models import BasisOfRecord, TaxonRank
+from specimens.models import BasisOfRecord
 
 # "Tue Apr 01 00:00:00 CET 1930": java.util.Date.toString(), found in old GBIF downloads.
 JAVA_DATE = re.compile(
@@ -124,65 +124,6 @@ def license_read(raw: str) -> tuple[str | None, str | None]:
     if value:
         return value, None
     return None, f"license '{text}' is neither a URL nor a known licence (CC0, CC BY 4.0, CC BY-NC 4.0)."
-
-
-# --- names ------------------------------------------------------------------------------------
-
-_MARKERS = {"var.", "subsp.", "ssp.", "f.", "forma", "var", "subsp", "cv.", "nothosubsp."}
-_EPITHET = re.compile(r"^[a-zà-ÿ][a-zà-ÿ-]*$")
-HIGHER_TERMS = ("kingdom", "phylum", "class", "order", "family", "genus")
-RANK_OF_MARKER = {"var.": "variety", "var": "variety", "f.": "form", "forma": "form"}
-TAXON_RANKS = frozenset(TaxonRank.values)  # TaxonRank.values builds a new list at every call
-
-
-def name_split(scientific_name: str, authorship: str = "") -> tuple[str, str]:
-    """'Chelonodon fluviatilis (Hamilton, 1822)' → ('Chelonodon fluviatilis', '(Hamilton, 1822)')."""
-    text = " ".join(scientific_name.strip().strip('"').split())
-    authorship = " ".join(authorship.strip().strip('"').split())
-    if authorship and text.endswith(authorship):
-        return text[: -len(authorship)].rstrip(" ,"), authorship
-    words = text.split(" ")
-    kept = words[:1]
-    for word in words[1:]:
-        if _EPITHET.match(word) or word in _MARKERS:
-            kept.append(word)
-        else:
-            break
-    return " ".join(kept), authorship or " ".join(words[len(kept):])
-
-
-def taxon_path_for(values: dict[str, str]) -> list[tuple[str, str, str]]:
-    """[(rank, name, authorship), …] from kingdom down to the leaf; authorship only on the leaf."""
-    path = [(rank, " ".join(values.get(rank, "").split())) for rank in HIGHER_TERMS]
-    path = [(rank if rank != "class" else "class", name) for rank, name in path if name]
-    scientific = values.get("scientificName", "")
-    authorship = values.get("scientificNameAuthorship", "")
-    if scientific.strip().strip('"'):
-        leaf, authorship = name_split(scientific, authorship)
-    elif values.get("genus") and values.get("specificEpithet"):
-        leaf = " ".join(filter(None, [values["genus"], values["specificEpithet"], values.get("infraspecificEpithet", "")]))
-        leaf, authorship = " ".join(leaf.split()), authorship.strip()
-    else:
-        leaf = ""
-    result = [(rank, name, "") for rank, name in path]
-    if not leaf:
-        return result
-    rank = (values.get("taxonRank") or "").strip().lower()
-    words = leaf.split(" ")
-    if rank not in TAXON_RANKS:
-        if len(words) == 1:
-            rank = "genus" if values.get("genus", "").strip() == leaf else TaxonRank.UNRANKED
-        elif len(words) == 2:
-            rank = "species"
-        else:
-            rank = next((RANK_OF_MARKER[w] for w in words if w in RANK_OF_MARKER), "subspecies")
-    if len(leaf) > 255 or len(authorship) > 255:
-        return result
-    if result and result[-1][1] == leaf:
-        result[-1] = (result[-1][0], leaf, authorship)
-    else:
-        result.append((rank, leaf, authorship))
-    return result
 
 
 # --- external media (multimedia extensions) -----------------------------------------------------

@@ -19,10 +19,9 @@ from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure
 
 from .batches import ADVISORY_LOCK, collection_write_lock
 from .checks import states_check
-from .fields import IMPORT_FIELDS, TAXON_TERMS, TERM_FIELDS
+from .fields import IMPORT_FIELDS, TERM_FIELDS
 from .sql import CATALOG_NORMALISED_SQL, literal, sql_copy, sql_execute, sql_fetch, uuid7_sql
-from .taxon_paths import taxa_ensure_paths
-from .values import taxon_path_for
+from .taxon_paths import taxa_stage
 
 IMPORT_PUBLISH_NO_NAMES = "The file has no scientificName column, so its records were imported as drafts, not published."
 IMPORT_PUBLISHED = "Published on import: {count} record(s)."
@@ -162,7 +161,7 @@ def shared_rows_ensure(run) -> None:
         sql_execute("SET CONSTRAINTS ALL IMMEDIATE")
         sql_execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
         with run.phase("taxa"):
-            _taxa_ensure(run)
+            taxa_stage(run)
         with run.phase("agents"):
             _agents_ensure(run)
 
@@ -234,21 +233,6 @@ def _references_lock(run) -> bool:
             raise DatabaseError(f"{table}: {wanted - found} referenced row(s) vanished during the import")
     sql_execute("SELECT set_config('session_replication_role', 'replica', true)")
     return True
-
-
-def _taxa_ensure(run) -> None:
-    sql_execute(f'CREATE UNLOGGED TABLE "{run.taxa}" (taxon_key text PRIMARY KEY, taxon_id bigint)')
-    if "scientificName" not in run.columns and "genus" not in run.columns:
-        return
-    keys = [k for (k,) in sql_fetch(f'SELECT DISTINCT taxon_key FROM "{run.rows}"')]
-    paths = {}
-    for key in keys:
-        values = dict(zip(TAXON_TERMS, key.split("\x1f")))
-        path = taxon_path_for(values)
-        if path:
-            paths[key] = path
-    resolved = taxa_ensure_paths(list(paths.values()))
-    sql_copy(run.taxa, ["taxon_key", "taxon_id"], ((key, resolved[tuple(path)]) for key, path in paths.items()))
 
 
 def agent_roles(run) -> list[tuple[str, str]]:

@@ -38,7 +38,9 @@ from institutions.models import Collection
 from specimens.dates import parse_event_date
 from specimens.history import specimen_events_write
 from specimens.models import BULK_IMPORT_SETTING, Identification, Specimen, Taxon
-from specimens.services import catalog_number_normalise, occurrence_id_mint, specimen_counts_refresh, taxon_create
+from specimens.dwc import HIGHER_RANKS
+from specimens.services import catalog_number_normalise, occurrence_id_mint, specimen_counts_refresh, taxa_make_public
+from specimens.taxonomy import taxa_ensure
 
 TAXA_FILE = Path(__file__).resolve().parent / "synthetic_taxa.txt"
 CHUNK_ROWS = 50_000  # rows per transaction: one COPY of specimens + one INSERT of identifications
@@ -272,33 +274,33 @@ def _taxa_for(collection: Collection, taxa: list[SyntheticTaxon]) -> list[Synthe
 
 
 def synthetic_taxa_ensure(taxa: list[SyntheticTaxon]) -> dict[str, Taxon]:
-    """Species name → Taxon, creating the missing branches once with `taxon_create`.
+    """Species name → Taxon, the missing branches created set-based by specimens.taxonomy.taxa_ensure
+    (public names, as a curator's would be: these records get published).
 
-    Like `taxon_ensure_path`, but a node shared by many species (a family, an order) is looked
-    up once. A species already in the tree under the same name is reused, so names stay unambiguous.
+    A species already in the tree under the same name is reused, so names stay unambiguous.
     """
     existing = {}
     for taxon in Taxon.objects.filter(rank="species", name__in=[t.name for t in taxa]).order_by("id"):
         existing.setdefault(taxon.name, taxon)
-    nodes: dict[tuple, Taxon] = {}
-    result = {}
+    paths = {}
+    for t in taxa:
+        if t.name not in existing and t.name not in paths:
+            ranks = [*zip(HIGHER_RANKS, (t.kingdom, t.phylum, t.class_name, t.order, t.family, t.name.split()[0]))]
+            paths[t.name] = [(rank, name, "") for rank, name in ranks if name] + [("species", t.name, t.authorship)]
     with transaction.atomic():
+        ids = taxa_ensure(list(paths.values()), provisional=False, match_leaf_anywhere=False)
+        leaf_ids = {name: ids[tuple(path)] for name, path in paths.items()}
+        if leaf_ids:  # provisional names met on the way join the public tree
+            taxa_make_public(taxa=Taxon.objects.filter(pk__in=leaf_ids.values()))
+        created = Taxon.objects.in_bulk(leaf_ids.values())
+        named = []
         for t in taxa:
-            node = existing.get(t.name)
-            if node is None:
-                ranks = [("kingdom", t.kingdom), ("phylum", t.phylum), ("class", t.class_name), ("order", t.order),
-                         ("family", t.family), ("genus", t.name.split()[0])]
-                parent = None
-                for depth in range(len(ranks)):
-                    key = tuple(ranks[: depth + 1])
-                    if key not in nodes:
-                        rank, name = ranks[depth]
-                        nodes[key] = taxon_create(name=name, rank=rank, parent=parent)
-                    parent = nodes[key]
-                node = taxon_create(name=t.name, rank="species", parent=parent, authorship=t.authorship,
-                                    vernacular_name=t.vernacular_name)
-            result[t.name] = node
-    return result
+            taxon = created.get(leaf_ids.get(t.name))
+            if taxon is not None and t.vernacular_name and not taxon.vernacular_name:
+                taxon.vernacular_name = t.vernacular_name
+                named.append(taxon)
+        Taxon.objects.bulk_update(named, ["vernacular_name"])
+    return {t.name: existing.get(t.name) or created[leaf_ids[t.name]] for t in taxa}
 
 
 def _preparation(t: SyntheticTaxon, rng: random.Random) -> tuple[str, str, str, str | None]:

@@ -5,6 +5,8 @@ live in standards.terms; SQL column lists are generated from these lists, never 
 
 from __future__ import annotations
 
+from psycopg import sql
+
 # term → Specimen field. Terms not listed here are read only through the taxon or agent steps.
 TERM_FIELDS = {
     "occurrenceID": "occurrence_id",
@@ -55,7 +57,21 @@ TERM_FIELDS = {
     "informationWithheld": "information_withheld",
     "dataGeneralizations": "data_generalizations",
 }
+
+
+# The higher ranks, kingdom to genus, as Darwin Core names them → the Taxon column that copies each
+# from a node's ancestors (`class` is a Python keyword, so its column is class_name).
+HIGHER_RANKS = {
+    "kingdom": "kingdom", "phylum": "phylum", "class": "class_name", "order": "order", "family": "family",
+    "genus": "genus",
+}
+HIGHER_COLUMNS = tuple(HIGHER_RANKS.values())
+# The terms a specimen row names its taxon with: the ranks, the epithets and the name itself.
 TAXON_TERMS = (
-    "kingdom", "phylum", "class", "order", "family", "genus", "specificEpithet", "infraspecificEpithet",
-    "taxonRank", "scientificName", "scientificNameAuthorship",
+    *HIGHER_RANKS, "specificEpithet", "infraspecificEpithet", "taxonRank", "scientificName", "scientificNameAuthorship",
 )
+
+
+def columns_sql(columns, *, alias: str | None = None) -> sql.Composed:
+    """A column list for a statement, each name quoted by psycopg (`order` is an SQL keyword)."""
+    return sql.SQL(", ").join(sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in columns)

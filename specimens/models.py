@@ -77,8 +77,6 @@ class TaxonRank(models.TextChoices):
     UNRANKED = "unranked", "Unranked"
 
 
-HIGHER_RANKS = ["kingdom", "phylum", "class", "order", "family", "genus"]
-
 
 @pghistory.track()
 class Taxon(PublicIdModel):

@@ -22,7 +22,9 @@ from institutions.services import collection_metric_record
 
 from .dates import EventDateError, parse_event_date
 from .mids import specimen_mids_assess, specimen_mids_assess_ids
+from .dwc import HIGHER_COLUMNS, HIGHER_RANKS
 from .models import SENSITIVITY_ORDER, SENSITIVITY_ORDER_SQL, TAXON_PATH_STEP, Agent, Identification, Preparation, Specimen, SpecimenAgent, Taxon
+from .taxonomy import taxa_ensure, taxon_ids_draw, taxon_path_segment  # noqa: F401 — taxon_path_segment: callers read it here
 from .search import search_specimens_refresh, search_taxon_subtree_refresh
 
 # Fields a curator edits directly; the rest are derived or set by workflow services.
@@ -338,29 +340,6 @@ def specimen_counts_refresh(*, today: dt.date | None = None) -> int:
 
 # --- taxa -------------------------------------------------------------------------------------
 
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def taxon_path_segment(number: int) -> str:
-    """A taxon id as its fixed-width base-36 step of the materialised path."""
-    digits = ""
-    while True:
-        number, rem = divmod(number, 36)
-        digits = _B36[rem] + digits
-        if not number:
-            break
-    return digits.rjust(TAXON_PATH_STEP, "0")
-
-
-def _next_taxon_id() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence('specimens_taxon', 'id'))")
-        return cursor.fetchone()[0]
-
-
-HIGHER = {"kingdom": "kingdom", "phylum": "phylum", "class": "class_name", "order": "order", "family": "family", "genus": "genus"}
-
-
 @transaction.atomic
 def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = None, authorship: str = "",
                  name_id: str = "", vernacular_name: str = "", provisional: bool = False, user=None) -> Taxon:
@@ -375,16 +354,16 @@ def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = No
         if existing.is_provisional and not provisional:
             existing = taxon_accept(taxon=existing, user=user)
         return existing
-    pk = _next_taxon_id()
+    pk = taxon_ids_draw(1)[0]
     taxon = Taxon(
         pk=pk, parent=parent, name=name, rank=rank, authorship=authorship, name_id=name_id,
         vernacular_name=vernacular_name, path=(parent.path if parent else "") + taxon_path_segment(pk),
         depth=(parent.depth + 1) if parent else 0, is_provisional=provisional,
     )
-    for field in HIGHER.values():
+    for field in HIGHER_COLUMNS:
         setattr(taxon, field, getattr(parent, field) if parent else "")
-    if rank in HIGHER:
-        setattr(taxon, HIGHER[rank], name)
+    if rank in HIGHER_RANKS:
+        setattr(taxon, HIGHER_RANKS[rank], name)
     taxon.full_clean(validate_unique=False, validate_constraints=False)
     with pghistory.context(user=getattr(user, "pk", None), action="taxon_create"):
         taxon.save(force_insert=True)
@@ -395,15 +374,18 @@ def taxon_create(*, name: str, rank: str = "unranked", parent: Taxon | None = No
 def taxon_ensure_path(*, ranks: list[tuple[str, str]], authorship: str = "", provisional: bool = False,
                       user=None) -> Taxon | None:
     """[('kingdom','Plantae'), …, ('species','Bellis perennis')] → the leaf, creating missing nodes
-    (provisional ones when a specimen write brings the name in)."""
-    parent = None
-    for index, (rank, name) in enumerate(ranks):
-        if not name:
-            continue
-        is_leaf = index == len(ranks) - 1
-        parent = taxon_create(name=name, rank=rank, parent=parent, authorship=authorship if is_leaf else "",
-                              provisional=provisional, user=user)
-    return parent
+    through the set-based taxa_ensure (provisional ones when a specimen write brings the name in;
+    otherwise the path's provisional nodes join the public tree, as taxon_create does)."""
+    path = [(rank, " ".join(name.split()), "") for rank, name in ranks if name and name.split()]
+    if not path:
+        return None
+    if ranks[-1][1] and ranks[-1][1].split():  # the authorship belongs to the leaf only
+        path[-1] = (path[-1][0], path[-1][1], authorship)
+    with pghistory.context(user=getattr(user, "pk", None), action="taxon_create"):
+        leaf = Taxon.objects.get(pk=taxa_ensure([path], provisional=provisional, match_leaf_anywhere=False)[tuple(path)])
+    if not provisional:
+        leaf = taxon_accept(taxon=leaf, user=user)
+    return leaf
 
 
 def taxa_make_public(*, taxa: QuerySet[Taxon], user=None, action: str = "taxon_accept") -> int:

@@ -2,6 +2,7 @@ from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..dwc import HIGHER_COLUMNS
 from ..models import Identification, Preparation, Specimen, Taxon
 from ..services import SPECIMEN_EDITABLE_FIELDS
 
@@ -210,4 +211,4 @@ class TaxonOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Taxon
         fields = ("uuid", "scientific_name", "name", "authorship", "rank", "parent", "depth", "name_id",
-                  "vernacular_name", "kingdom", "phylum", "class_name", "order", "family", "genus")
+                  "vernacular_name", *HIGHER_COLUMNS)

@@ -287,7 +287,7 @@ def test_the_undo_runs_a_fixed_number_of_queries_whatever_the_number_of_rows(imp
     small, large = undo_queries(1, 2), undo_queries(1000, 60)
 
     assert small == large
-    assert large <= 30
+    assert large <= 32  # 30, plus the public search refresh of the records put back (specimens.search)
 
 
 def test_a_big_batch_is_undone_by_the_worker_once_after_commit(import_rows, curator, monkeypatch,

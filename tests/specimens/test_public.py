@@ -20,7 +20,7 @@ from specimens.public import (
     specimen_sensitivity,
 )
 from specimens.services import taxon_create, taxon_ensure_path, taxon_move, taxon_sensitivity_set
-from imports.taxon_paths import taxa_ensure_paths
+from specimens.taxonomy import taxa_ensure
 
 from ..factories.institutions import CollectionFactory
 from ..factories.specimens import SpecimenFactory
@@ -126,7 +126,7 @@ def test_a_taxon_level_is_inherited_by_existing_and_new_descendants():
 
     taxon_sensitivity_set(taxon=family, level="100km")
     later = taxon_create(name="Ophrys sphegodes", rank="species", parent=leaf.parent)
-    imported = Taxon.objects.get(pk=next(iter(taxa_ensure_paths(
+    imported = Taxon.objects.get(pk=next(iter(taxa_ensure(
         [[("family", "Orchidaceae", ""), ("genus", "Ophrys", ""), ("species", "Ophrys insectifera", "")]]).values())))
 
     leaf.refresh_from_db()

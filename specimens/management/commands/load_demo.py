@@ -15,6 +15,7 @@ from django.db import transaction
 
 from institutions.models import CollectionMetric, Role
 from institutions.services import collection_metric_record, collection_upsert, institution_upsert, membership_grant
+from specimens.dwc import HIGHER_RANKS
 from specimens.models import Specimen
 from specimens.services import specimen_counts_refresh, specimen_create, specimen_publish, taxon_ensure_path
 
@@ -33,8 +34,6 @@ LICENCES = {"CC0_1_0": "http://creativecommons.org/publicdomain/zero/1.0/legalco
             "CC_BY_4_0": "http://creativecommons.org/licenses/by/4.0/legalcode"}
 # GBIF download collection codes → our NHM collection codes
 NHM_COLLECTIONS = {"BMNH(E)": "ENT", "ZOO": "ZOO", "BOT": "BOT", "PAL": "PAL", "MIN": "MIN"}
-RANKS = [("kingdom", "kingdom"), ("phylum", "phylum"), ("class", "class"), ("order", "order"),
-         ("family", "family"), ("genus", "genus")]
 
 
 def read_sources() -> dict[str, dict]:
@@ -136,7 +135,7 @@ class Command(BaseCommand):
         name = row["scientificName"]
         if authorship and name.endswith(authorship):
             name = name[: -len(authorship)].strip()
-        ranks = [(our, row[theirs]) for our, theirs in RANKS if row.get(theirs)]
+        ranks = [(rank, row[rank]) for rank in HIGHER_RANKS if row.get(rank)]  # GBIF names its columns as we do
         if rank in ("species", "subspecies") and row.get("species") and name != row["species"]:
             ranks.append(("species", row["species"]))
         if rank != "genus" or name != row.get("genus"):

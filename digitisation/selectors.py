@@ -302,7 +302,8 @@ def _no_collection(filters: DashboardFilter) -> DashboardFilter:
 def project_progress(*, filters: DashboardFilter, today: dt.date | None = None) -> list[dict]:
     """Each project in scope: target, done at its counted stage, weekly rates and the PERT forecast."""
     today = today or timezone.localdate()
-    projects = list(_scoped(Project.objects.select_related("institution", "collection"), filters)
+    projects = list(_scoped(Project.objects.select_related("institution", "collection"), _no_collection(filters))
+                    .filter(Q(collection__isnull=True) | Q(collection=filters.collection) if filters.collection else Q())
                     .filter(end_date__gte=filters.date_from, start_date__lte=filters.date_to)
                     .order_by("institution__code", "start_date")[:50])
     if not projects:
@@ -381,8 +382,8 @@ def batch_list_in(*, user, filters: DashboardFilter, limit: int = 20) -> QuerySe
     batches = batch_list_for(user=user)
     if filters.institution is not None:
         batches = batches.filter(institution=filters.institution)
-    if filters.collection is not None:
-        batches = batches.filter(project__collection=filters.collection)
+    if filters.collection is not None:  # the collection's own project's trays, or the institution-wide one's
+        batches = batches.filter(Q(project__collection=filters.collection) | Q(project__collection__isnull=True))
     return batches.select_related("project")[:limit]
 
 

@@ -83,9 +83,10 @@
 
   function draw(figure) {
     var kind = figure.getAttribute("data-chart");
-    var data = readTable(figure);
     var canvas = figure.querySelector("canvas");
-    if (!canvas || !data.rows.length) { return; }
+    if (!canvas || !figure.querySelector("table")) { return; }  // nothing recorded: the card says so
+    var data = readTable(figure);
+    if (!data.rows.length) { return; }
     var labels = data.rows.map(function (r) { return r.label; });
     var datasets, options = {
       responsive: true, maintainAspectRatio: false, animation: reduceMotion ? false : { duration: 300 },
@@ -130,7 +131,10 @@
   }
 
   function init() {
-    Array.prototype.forEach.call(document.querySelectorAll("figure[data-chart]"), draw);
+    // One chart's trouble must not leave the others blank.
+    Array.prototype.forEach.call(document.querySelectorAll("figure[data-chart]"), function (figure) {
+      try { draw(figure); } catch (error) { if (window.console) { console.error(error); } }
+    });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 }());

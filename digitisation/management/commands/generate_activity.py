@@ -71,9 +71,9 @@ class Command(BaseCommand):
                     pert_pessimistic=int(rate * people * 5 * 0.7),
                 )
                 made["projects"] += 1
-                for n in range(1, 5):
-                    Batch.objects.get_or_create(institution=institution, name=f"Tray {n:03d} (demo)",
-                                                defaults={"project": project, "size": random.choice([300, 350, 400, 450])})
+                trays = [Batch.objects.get_or_create(institution=institution, name=f"Tray {n:03d} (demo)",
+                                                     defaults={"project": project, "size": random.choice([300, 350, 400, 450])})[0]
+                         for n in range(1, 5)]
                 staff = []
                 for n in range(1, people + 1):
                     user, _ = User.objects.get_or_create(username=f"{code.lower()}.digitiser{n}",
@@ -90,6 +90,18 @@ class Command(BaseCommand):
                                 "user": user.pk, "start": start, "end": today - dt.timedelta(days=1),
                             })
                             made["events"] += cursor.rowcount
+                # Trays at different points of the line: the first finished, the last just databased.
+                for t, tray in enumerate(trays):
+                    for k, stage in enumerate(DEFAULT_STAGES[: len(DEFAULT_STAGES) - 2 * t + 1 if t else None]):
+                        day = today - dt.timedelta(days=(len(trays) - t) * 7 - 2 * k)
+                        for part in (0.6, 0.4):
+                            cursor.execute("""
+                                INSERT INTO digitisation_digitisationevent (institution_id, collection_id, project_id, batch_id,
+                                    stage, specimen_id, count, minutes, user_id, occurred_at, source, note, recorded_at)
+                                VALUES (%s, %s, %s, %s, %s, NULL, %s, %s, %s, %s, 'manual', 'demo activity', now())""",
+                                [institution.pk, collection.pk, project.pk, tray.pk, stage, int(tray.size * part),
+                                 int(tray.size * part), staff[k % len(staff)].pk,
+                                 timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=int(part < 0.5)), dt.time(15)))])
             self.snapshots(cursor, start, today)
         daily_stats_update()
         daily_stats_rebuild(date_from=start, date_to=today)

@@ -32,7 +32,15 @@ from .selectors import (
     imaging_batch_counts,
     imaging_batch_list_for,
 )
-from .services import image_asset_link, image_asset_receive, imaging_batch_create, imaging_batch_retry_failed, imaging_max_upload_bytes
+from .services import (
+    FORMAT_NAMES,
+    code_outcome_text,
+    image_asset_link,
+    image_asset_receive,
+    imaging_batch_create,
+    imaging_batch_retry_failed,
+    imaging_max_upload_bytes,
+)
 
 PUBLIC_CACHE = "public, max-age=86400"
 PRIVATE_CACHE = "private, max-age=300"
@@ -238,6 +246,13 @@ def batch_retry(request, uuid):
 LINK_NO_SPECIMEN = "No specimen with catalogue number '{number}' at {institution}."
 
 
+def _codes_read(asset: ImageAsset) -> list[dict]:
+    """The codes read in the image, each with what became of it and the near numbers to link in one click."""
+    return [{"text": c["text"], "format": FORMAT_NAMES.get(c.get("format", ""), c.get("format", "")),
+             "why": code_outcome_text(c, asset.institution.code), "near": c.get("near", [])}
+            for c in asset.barcodes if isinstance(c, dict) and "text" in c]
+
+
 def _unmatched_rows(user, *, errors=None, typed=None) -> list[dict]:
     rows = []
     for asset in image_asset_list_unmatched(user=user)[:100]:
@@ -245,6 +260,7 @@ def _unmatched_rows(user, *, errors=None, typed=None) -> list[dict]:
         key = str(asset.uuid)
         rows.append({
             "asset": asset, "error": (errors or {}).get(key, ""), "typed": (typed or {}).get(key, ""),
+            "codes": _codes_read(asset),
             "thumb": thumb, "thumb_url": reverse("imaging:iiif_image", args=[asset.uuid, "full", f"{thumb.width},{thumb.height}",
                                                                         "0", "default.jpg"]) if thumb else "",
         })

@@ -57,3 +57,28 @@ def test_another_institution_cannot_see_or_link_the_image(batch, specimen, tmp_p
 
     assert "IMG_0042.jpg" not in stranger.get(reverse("imaging:unmatched_list")).content.decode()
     assert stranger.post(reverse("imaging:unmatched_link", args=[asset.uuid]), {"catalog_number": "NHMUK010123456"}).status_code == 404
+
+
+def test_the_queue_shows_each_code_read_and_why_and_links_a_mistyped_number_in_one_click(
+        batch, specimen, tmp_path, media, client_for, institution):
+    import zxingcpp
+
+    page = files.with_barcode(files.page(900, 400), "https://colour-charts.example.org/chart/7", zxingcpp.BarcodeFormat.QRCode,
+                              scale=3)
+    page = page.insert(files.with_barcode(files.page(500, 150), "NHMUK010123465"), 380, 0)  # two digits swapped
+    path = files.write(page, tmp_path / "DSC_0099.png")
+    with open(path, "rb") as f:
+        asset = image_asset_receive(batch=batch, name=path.name, source=f, size=path.stat().st_size)
+    image_asset_process(asset_id=asset.pk)
+    curator = client_for("curator", institution)
+
+    html = curator.get(reverse("imaging:unmatched_list")).content.decode()
+
+    assert '<span class="code">NHMUK010123465</span> <span class="muted">Code 128:</span> no specimen or preparation at ' \
+        f'{institution.code} has this number' in html
+    assert "https://colour-charts.example.org/chart/7</span> <span class=\"muted\">QR code:</span> a web address" in html
+    assert '<input type="hidden" name="catalog_number" value="NHMUK010123456">' in html
+    response = curator.post(reverse("imaging:unmatched_link", args=[asset.uuid]), {"catalog_number": "NHMUK010123456"})
+    assert response.status_code == 302
+    asset.refresh_from_db()
+    assert (asset.status, asset.specimen_id, asset.link_method) == (ImageAsset.Status.DONE, specimen.pk, "manual")

@@ -30,6 +30,7 @@ class DatasetForm(forms.ModelForm):
     def __init__(self, *args, collections=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["collections"].queryset = collections if collections is not None else Collection.objects.none()
+        self.fields["collections"].label_from_instance = lambda c: f"{c.name} ({c.full_code})"
         if self.instance.pk:
             self.fields["shortname"].disabled = True  # in every URL and file name already harvested
             self.initial["collections"] = list(self.instance.collections.values_list("pk", flat=True))

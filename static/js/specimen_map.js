@@ -22,7 +22,7 @@ document.addEventListener("DOMContentLoaded", function () {
     // The outlines are coarse (1:110 m): stay at country scale and ring the square, however small it draws.
     L.rectangle(bounds, { color: "#b4541a", weight: 2, fillOpacity: 0.25 }).addTo(map);
     L.circleMarker([lat, lon], { radius: 16, color: "#b4541a", weight: 2, dashArray: "4 4", fill: false }).addTo(map);
-    map.setView([lat, lon], half >= 0.5 ? 5 : 6);
+    map.setView([lat, lon], 5);
   } else {
     L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#b4541a", fillOpacity: 1 }).addTo(map);
     map.setView([lat, lon], 5);

@@ -75,8 +75,8 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM specimens_specimensearch")
         rows = cursor.fetchone()[0]
 
-        def one(sql, params=()):
-            cursor.execute(sql, params)
+        def one(sql):
+            cursor.execute(sql)
             return cursor.fetchone()
 
         # Realistic words taken from the data itself.
@@ -114,7 +114,7 @@ def main() -> None:
         ("grid genus z5", grid, {"q": genus, "z": "5", "extent": "-30,30,30,65"}),
         ("grid box z9", grid, {"z": "9", "extent": box}),
     ]
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
 
     def request(url, query):
         response = client.get(url, query)

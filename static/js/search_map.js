@@ -44,8 +44,10 @@
   }
 
   // --- where to start ---------------------------------------------------------------------------
+  // A drawn box: show it. Otherwise the first answer covers the world and the map fits the results.
   var bbox = (el.dataset.bbox || "").split(",").map(Number);
-  if (bbox.length === 4 && bbox.every(isFinite)) {
+  var fitToResults = !(bbox.length === 4 && bbox.every(isFinite));
+  if (!fitToResults) {
     map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]]);
   } else {
     map.setView([30, 0], 2);
@@ -126,7 +128,8 @@
     maybeBorders();
     var b = map.getBounds();
     var extent = boxParam(Math.max(-90, b.getSouth()), b.getWest(), Math.min(90, b.getNorth()), b.getEast());
-    var url = el.dataset.url + (el.dataset.url.indexOf("?") >= 0 ? "&" : "?") + "z=" + map.getZoom() + "&extent=" + extent;
+    var url = el.dataset.url + (el.dataset.url.indexOf("?") >= 0 ? "&" : "?") + "z=" + map.getZoom() +
+      (fitToResults ? "" : "&extent=" + extent);
     var mine = ++request;
     say("Loading…");
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -139,6 +142,12 @@
           return;
         }
         draw(answer.body);
+        if (fitToResults) {
+          fitToResults = false;
+          if (results.getLayers().length) {
+            map.fitBounds(results.getBounds().pad(0.1), { maxZoom: 6 });  // asks again, for this view
+          }
+        }
       })
       .catch(function () { if (mine === request) { say("The map could not be loaded."); } });
   }

@@ -147,34 +147,45 @@ def landing(request):
     return redirect("specimens:curate_list")
 
 
-def _charts(*, user, filters: DashboardFilter) -> dict[str, dict]:
-    """Every chart and table of the dashboard, by key; the CSV of a key is exactly its rows."""
+def _progress_chart(filters: DashboardFilter) -> dict:
     progress = project_progress(filters=filters)
-    mids = mids_over_time(filters=filters)
-    charts = {
-        "progress": {"title": "Progress towards targets", "kind": "hbar", "value_col": 4, "suffix": " %",
-                     **project_progress_table(progress)},
-        "mids": {"title": "Specimens by MIDS level over time", "kind": "stacked", **mids},
-        "throughput-week": {"title": "Throughput per week, by stage", "kind": "line", **throughput_by_week(filters=filters)},
-        "throughput-day": {"title": "Throughput per day (last six weeks of the range), by stage", "kind": "line",
-                           **throughput_by_day(filters=filters)},
-        "by-place": {"title": "Throughput by " + ("collection" if filters.institution else "institution"),
-                     "kind": "table", **throughput_by_institution(filters=filters)},
-        "people": {"title": "Throughput per person (last eight weeks of the range)", "kind": "table", **throughput_by_person(filters=filters)},
-        "status": {"title": "Records by status", "kind": "hbar", "value_col": 1, **records_by_status(filters=filters)},
-        "gaps": {"title": "MIDS elements that fail most", "kind": "hbar", "value_col": 1, **mids_gaps(filters=filters)},
-        "pipeline": {"title": "Pipeline health", "kind": "table", **pipeline_health(filters=filters)},
-        "figures": {"title": "Digitised against estimated holdings", "kind": "table", **institution_figures(filters=filters)},
-    }
-    charts["progress"]["projects"] = progress
-    charts["figures"]["none_text"] = "no figure reported"
+    return {"kind": "hbar", "value_col": 4, "suffix": " %", "projects": progress, **project_progress_table(progress)}
+
+
+# Every chart and table of the dashboard: key → (title, how to build it). A CSV builds only its own.
+CHARTS = {
+    "progress": ("Progress towards targets", _progress_chart),
+    "mids": ("Specimens by MIDS level over time", lambda f: {"kind": "stacked", **mids_over_time(filters=f)}),
+    "throughput-week": ("Throughput per week, by stage", lambda f: {"kind": "line", **throughput_by_week(filters=f)}),
+    "throughput-day": ("Throughput per day (last six weeks of the range), by stage",
+                       lambda f: {"kind": "line", **throughput_by_day(filters=f)}),
+    "by-place": ("Throughput by institution", lambda f: {"kind": "table", **throughput_by_institution(filters=f)}),
+    "people": ("Throughput per person (last eight weeks of the range)",
+               lambda f: {"kind": "table", **throughput_by_person(filters=f)}),
+    "status": ("Records by status", lambda f: {"kind": "hbar", "value_col": 1, **records_by_status(filters=f)}),
+    "gaps": ("MIDS elements that fail most", lambda f: {"kind": "hbar", "value_col": 1, **mids_gaps(filters=f)}),
+    "pipeline": ("Pipeline health", lambda f: {"kind": "table", **pipeline_health(filters=f)}),
+    "figures": ("Digitised against estimated holdings",
+                lambda f: {"kind": "table", "none_text": "no figure reported", **institution_figures(filters=f)}),
+}
+
+
+def _charts(*, user, filters: DashboardFilter, only: str | None = None) -> dict[str, dict]:
+    """The dashboard's charts by key (or just `only`); the CSV of a key is exactly its rows."""
+    charts = {}
+    for key, (title, build) in CHARTS.items():
+        if only is None or key == only:
+            charts[key] = {"title": title, **build(filters)}
+    if "by-place" in charts and filters.institution is not None:
+        charts["by-place"]["title"] = "Throughput by collection"
     # Drill down: programme → institution → collection (the batches are listed under a collection).
     if filters.collection is None:
         step = "collection" if filters.institution else "institution"
         base = urlencode(filters.query())
         for key in ("by-place", "figures"):
-            charts[key]["links"] = [f"?{base}&{urlencode({step: row[0]})}" if row[0] != "(not set)" else ""
-                                    for row in charts[key]["rows"]]
+            if key in charts:
+                charts[key]["links"] = [f"?{base}&{urlencode({step: row[0]})}" if row[0] != "(not set)" else ""
+                                        for row in charts[key]["rows"]]
     return charts
 
 
@@ -202,10 +213,10 @@ def dashboard(request):
 def dashboard_csv(request, chart: str):
     """One chart's numbers as CSV: the same rows its table shows, spreadsheet-safe."""
     _staff_only(request.user)
-    filters = dashboard_filter_parse(user=request.user, params=request.GET)
-    charts = _charts(user=request.user, filters=filters)
-    if chart not in charts:
+    if chart not in CHARTS:
         raise Http404("No such chart.")
+    filters = dashboard_filter_parse(user=request.user, params=request.GET)
+    charts = _charts(user=request.user, filters=filters, only=chart)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{chart}-{filters.date_from}-{filters.date_to}.csv"'
     writer = csv.writer(response, lineterminator="\r\n")

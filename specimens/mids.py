@@ -381,24 +381,29 @@ def _signatures_select_sql(*, where: str, extra_from: str, kept_columns: dict[st
 
 def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = "",
                          kept_columns: dict[str, str] | None = None) -> Counter:
-    """Assess many records set-based: signatures grouped in SQL, each evaluated once, one UPDATE."""
+    """Assess many records set-based: each record's signature worked out once in SQL (kept in a
+    temporary table), the distinct ones evaluated in Python, one UPDATE … FROM for the changes."""
     kept_columns = kept_columns or {}
     select = _signatures_select_sql(where=where, extra_from=extra_from, kept_columns=kept_columns)
+    terms = ", r.old_terms, r.new_terms" if kept_columns else ""
     position = {term: n for n, term in enumerate(ALL_MAPPED_TERMS)}
     levels: Counter = Counter()
     seen: dict = {}
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS mids_signature "
-                       "(discipline text, signature text[], level smallint, aid bigint) ON COMMIT DROP")
-        cursor.execute("TRUNCATE mids_signature")
-        cursor.execute(f"SELECT discipline, signature, count(*) FROM ({select}) r GROUP BY 1, 2", params)
-        groups = cursor.fetchall()
+        cursor.execute("DROP TABLE IF EXISTS mids_records")
+        cursor.execute(f"CREATE TEMPORARY TABLE mids_records ON COMMIT DROP AS SELECT r.id, r.discipline, r.old_level, "
+                       f"r.old_aid, r.signature{terms} FROM ({select}) r", params)
+        cursor.execute("ANALYZE mids_records")
+        cursor.execute("SELECT discipline, signature, count(*) FROM mids_records GROUP BY 1, 2")
         assessed = []
-        for discipline, signature, count in groups:
+        for discipline, signature, count in cursor.fetchall():
             mapping = MAPPING_SETS[discipline]
             aid, result = mids_assessment_for(mapping, _signature_states(mapping, signature, position), seen)
             levels[result.level] += count
             assessed.append((discipline, signature, result.level, aid))
+        cursor.execute("DROP TABLE IF EXISTS mids_signature")
+        cursor.execute("CREATE TEMPORARY TABLE mids_signature "
+                       "(discipline text, signature text[], level smallint, aid bigint) ON COMMIT DROP")
         with cursor.cursor.copy("COPY mids_signature (discipline, signature, level, aid) FROM STDIN") as copy:
             for row in assessed:
                 copy.write_row(row)
@@ -408,12 +413,13 @@ def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = 
             terms_set, terms_changed = ", mids_terms = r.new_terms", " OR r.new_terms IS DISTINCT FROM r.old_terms"
         cursor.execute(
             f"UPDATE specimens_specimen target SET mids_level = m.level, mids_assessment_id = m.aid, "
-            f"mids_assessed_at = %s{terms_set} FROM ({select}) r "
+            f"mids_assessed_at = %s{terms_set} FROM mids_records r "
             "JOIN mids_signature m ON m.discipline = r.discipline AND m.signature = r.signature "
             "WHERE target.id = r.id AND (r.old_level IS DISTINCT FROM m.level OR r.old_aid IS DISTINCT FROM m.aid"
             f"{terms_changed})",
-            [timezone.now(), *(params or [])],
+            [timezone.now()],
         )
+        cursor.execute("DROP TABLE mids_records")
     return levels
 
 

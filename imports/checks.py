@@ -10,6 +10,7 @@ from specimens.selectors import specimen_state_refusal, specimen_states_editable
 from standards.archive import ArchiveError
 
 from .fields import IMPORT_FIELDS
+from .load import data_rows
 from .sql import sql_execute, sql_fetch
 
 NOT_A_SPECIMEN = (
@@ -179,11 +180,7 @@ def extensions_check(run) -> None:
             core_ids = {v for (v,) in sql_fetch(psql.SQL("SELECT btrim({}) FROM {}").format(
                 psql.Identifier(f"c{core.id_index}"), psql.Identifier(run.stage)))}
         try:
-            header_left = spec.header_lines
-            for line, values in run.archive.extension_records(spec, name):
-                if header_left:
-                    header_left -= 1
-                    continue
+            for line, values in data_rows(run.archive.extension_records(spec, name), header_lines=spec.header_lines):
                 value = values[spec.id_index].strip() if spec.id_index < len(values) else ""
                 if value not in core_ids:
                     run.extension_errors.append((

@@ -4,6 +4,7 @@ reader), sampling events joined to their occurrences, multimedia rows read into 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 
@@ -44,6 +45,11 @@ MEDIA_WITHOUT_CORE_ID = (
     "The archive has a multimedia extension, but meta.xml gives the core no <id>, so its rows cannot be "
     "joined to records; the media links were not imported."
 )
+
+
+def data_rows(records, *, header_lines: int):
+    """(line, values) of a file's data rows: its header lines skipped."""
+    return itertools.islice(records, header_lines, None)
 
 
 def archive_open(run) -> None:
@@ -100,11 +106,7 @@ def events_join(run) -> None:
     parent_field = next((f for f in event.fields if f.canonical == "parentEventID" and f.index is not None), None)
     events: dict[str, dict[str, str]] = {}
     parents: dict[str, str] = {}
-    header_left = event.header_lines
-    for _, values in run.archive.extension_records(event, name):
-        if header_left:
-            header_left -= 1
-            continue
+    for _, values in data_rows(run.archive.extension_records(event, name), header_lines=event.header_lines):
         event_id = values[event.id_index].strip() if event.id_index < len(values) else ""
         row = {}
         for term, spec in terms.items():
@@ -216,16 +218,12 @@ def _copy_fast(run) -> None:
 def _copy_python(run) -> None:
     core = run.archive.core
     short = 0
-    header_left = core.header_lines
     statement = psql.SQL("COPY {} (line, {}) FROM STDIN").format(
         psql.Identifier(run.stage), psql.SQL(", ").join(psql.Identifier(f"c{i}") for i in range(run.width))
     )
     with connection.cursor() as cursor:
         with cursor.copy(statement.as_string(cursor.connection)) as copy:
-            for line, values in run.archive.core_records():
-                if header_left:
-                    header_left -= 1
-                    continue
+            for line, values in data_rows(run.archive.core_records(), header_lines=core.header_lines):
                 if len(values) < run.width:
                     short += 1
                     values = values + [""] * (run.width - len(values))
@@ -265,12 +263,8 @@ def media_load(run) -> None:
                              key=lambda c: term_local_name(c[2]).lower() == "accessuri")
             defaults = {media_term(f.term): f.default for f in spec.fields if f.default and media_term(f.term)}
             url_term = next((term_local_name(t) for _, key, t in reversed(columns) if key == "url"), "identifier")
-            header_left = spec.header_lines
             try:
-                for line, values in run.archive.extension_records(spec, name):
-                    if header_left:
-                        header_left -= 1
-                        continue
+                for line, values in data_rows(run.archive.extension_records(spec, name), header_lines=spec.header_lines):
                     row = dict(defaults)
                     for index, key, _ in columns:
                         value = values[index].strip() if index < len(values) else ""

@@ -53,11 +53,11 @@ def targets_analyze(run) -> None:
     the primary key: 0.9 ms a row instead of 4 µs. ANALYZE samples, so it stays well under a
     second at any size, and it does not block reads or writes.
     """
-    rows = sql_fetch(f'SELECT count(*) FROM "{run.rows}" WHERE match_id IS NULL')[0][0]
+    rows = sql_fetch(psql.SQL("SELECT count(*) FROM {} WHERE match_id IS NULL").format(psql.Identifier(run.rows)))[0][0]
     for table in ("specimens_specimen", "specimens_identification", "specimens_specimenagent"):
         known = sql_fetch("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])[0][0]
         if known < 0 or rows > max(known, 1_000) * 0.2:
-            sql_execute(f"ANALYZE {table}")
+            sql_execute(psql.SQL("ANALYZE {}").format(psql.Identifier(table)))
 
 
 def rows_count(run, *, after_write: bool = False) -> dict[str, int]:
@@ -214,21 +214,22 @@ def _references_lock(run) -> bool:
     if not sql_fetch("SELECT has_parameter_privilege('session_replication_role', 'SET')")[0][0]:
         return False
     user_id = getattr(run.batch.created_by, "pk", None)
+    one = psql.SQL("SELECT {}::bigint").format
     checks = [
-        ("institutions_collection", "SELECT %s::bigint", [run.collection.pk]),
-        ("institutions_institution", "SELECT %s::bigint", [run.collection.institution_id]),
-        ("specimens_importbatch", "SELECT %s::bigint", [run.batch.pk]),
-        ("specimens_taxon", f'SELECT DISTINCT taxon_id FROM "{run.taxa}" WHERE taxon_id IS NOT NULL', None),
-        ("specimens_agent", f'SELECT DISTINCT agent_id FROM "{run.agents}"', None),
+        ("institutions_collection", one(psql.Literal(run.collection.pk))),
+        ("institutions_institution", one(psql.Literal(run.collection.institution_id))),
+        ("specimens_importbatch", one(psql.Literal(run.batch.pk))),
+        ("specimens_taxon", psql.SQL("SELECT DISTINCT taxon_id FROM {} WHERE taxon_id IS NOT NULL").format(
+            psql.Identifier(run.taxa))),
+        ("specimens_agent", psql.SQL("SELECT DISTINCT agent_id FROM {}").format(psql.Identifier(run.agents))),
     ]
     if user_id is not None:
-        checks.append(("auth_user", "SELECT %s::bigint", [user_id]))
-    for table, ids, params in checks:
-        wanted, found = sql_fetch(
-            f"WITH wanted AS ({ids}) SELECT (SELECT count(*) FROM wanted), "
-            f"(SELECT count(*) FROM (SELECT 1 FROM {table} x WHERE x.id IN (SELECT * FROM wanted) FOR KEY SHARE OF x) l)",
-            params,
-        )[0]
+        checks.append(("auth_user", one(psql.Literal(user_id))))
+    for table, ids in checks:
+        wanted, found = sql_fetch(psql.SQL(
+            "WITH wanted AS ({ids}) SELECT (SELECT count(*) FROM wanted), "
+            "(SELECT count(*) FROM (SELECT 1 FROM {table} x WHERE x.id IN (SELECT * FROM wanted) FOR KEY SHARE OF x) l)"
+        ).format(ids=ids, table=psql.Identifier(table)))[0]
         if wanted != found:
             raise DatabaseError(f"{table}: {wanted - found} referenced row(s) vanished during the import")
     sql_execute("SELECT set_config('session_replication_role', 'replica', true)")
@@ -241,34 +242,38 @@ def agent_roles(run) -> list[tuple[str, str]]:
 
 
 def _agents_ensure(run) -> None:
-    sql_execute(f'CREATE UNLOGGED TABLE "{run.agents}" (name text PRIMARY KEY, agent_id bigint)')
+    sql_execute(psql.SQL("CREATE UNLOGGED TABLE {} (name text PRIMARY KEY, agent_id bigint)").format(
+        psql.Identifier(run.agents)))
     roles = agent_roles(run)
     if not roles:
         return
-    union = " UNION ALL ".join(
-        f"SELECT btrim(n.name) AS name, ARRAY[r.line, {k}, n.ord] AS place FROM \"{run.rows}\" r, "
-        f"regexp_split_to_table(r.{column}, %s) WITH ORDINALITY AS n(name, ord) WHERE r.{column} IS NOT NULL"
+    union = psql.SQL(" UNION ALL ").join(
+        psql.SQL("SELECT btrim(n.name) AS name, ARRAY[r.line, {k}, n.ord] AS place FROM {rows} r, "
+                 "regexp_split_to_table({column}, %s) WITH ORDINALITY AS n(name, ord) WHERE {column} IS NOT NULL").format(
+            k=psql.Literal(k), rows=psql.Identifier(run.rows), column=psql.Identifier("r", column))
         for k, (column, _) in enumerate(roles)
     )
     # In order of first appearance (line, collectors before determiners, position in the list):
     # a new agent takes the spelling the file uses first.
-    names = [n for (n,) in sql_fetch(f"SELECT name FROM ({union}) u GROUP BY name ORDER BY min(place)",
+    names = [n for (n,) in sql_fetch(psql.SQL("SELECT name FROM ({}) u GROUP BY name ORDER BY min(place)").format(union),
                                       [AGENT_SPLIT] * len(roles)) if n and len(n) <= 255]
     mapping = agents_ensure(names)
     sql_copy(run.agents, ["name", "agent_id"], mapping.items())
 
 
-def _agent_links_insert(run, *, source: str, id_column: str, column: str, role: str, where: str = "true") -> None:
-    """Ordered links of one role for the rows of `source` (aliased r), in key order so the
+def _agent_links_insert(run, *, source: str, id_column: str, column: str, role: str,
+                        where: psql.Composable = psql.SQL("true")) -> None:
+    """Ordered links of one role for the rows of the table `source` (aliased r), in key order so the
     (specimen, agent, role) index fills at its right edge, page by page."""
-    sql_execute(
-        "INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, \"order\") "
-        f"SELECT {id_column}, a.agent_id, %s, min(n.ord) - 1 FROM {source} "
-        f"CROSS JOIN LATERAL regexp_split_to_table(r.{column}, %s) WITH ORDINALITY AS n(name, ord) "
-        f'JOIN "{run.agents}" a ON a.name = btrim(n.name) '
-        f"WHERE {where} AND r.{column} IS NOT NULL GROUP BY {id_column}, a.agent_id ORDER BY {id_column}, a.agent_id",
-        [role, AGENT_SPLIT],
-    )
+    specimen = psql.Identifier("r", id_column)
+    sql_execute(psql.SQL(
+        'INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, "order") '
+        "SELECT {specimen}, a.agent_id, %s, min(n.ord) - 1 FROM {source} r "
+        "CROSS JOIN LATERAL regexp_split_to_table({column}, %s) WITH ORDINALITY AS n(name, ord) "
+        "JOIN {agents} a ON a.name = btrim(n.name) "
+        "WHERE {where} AND {column} IS NOT NULL GROUP BY {specimen}, a.agent_id ORDER BY {specimen}, a.agent_id"
+    ).format(specimen=specimen, source=psql.Identifier(source), column=psql.Identifier("r", column),
+             agents=psql.Identifier(run.agents), where=where), [role, AGENT_SPLIT])
 
 
 def _records_update(run) -> None:
@@ -324,7 +329,7 @@ def _records_update(run) -> None:
             f'DELETE FROM specimens_specimenagent l USING "{relinked}" c WHERE l.specimen_id = c.id AND l.role = %s',
             [role],
         )
-        _agent_links_insert(run, source=f'"{relinked}" r', id_column="r.id", column=column, role=role)
+        _agent_links_insert(run, source=relinked, id_column="id", column=column, role=role)
         sql_execute(f'DROP TABLE "{relinked}"')
     sql_execute(f'DROP TABLE "{run.rows}_renamed"')
 
@@ -428,5 +433,5 @@ def _links_insert(run) -> None:
             f"WHERE r.match_id IS NULL AND ({value['scientific_name']} <> '' OR tx.taxon_id IS NOT NULL)"
         )
     for column, role in agent_roles(run):
-        _agent_links_insert(run, source=f'"{run.rows}" r', id_column="r.new_id", column=column, role=role,
-                                 where="r.match_id IS NULL")
+        _agent_links_insert(run, source=run.rows, id_column="new_id", column=column, role=role,
+                            where=psql.SQL("r.match_id IS NULL"))

@@ -16,6 +16,7 @@ from collections_portal.common.throttling import PortalRateThrottle
 from specimens.api.serializers import SpecimenListOutputSerializer
 from specimens.search import (
     EQUALITY_FILTERS,
+    FACET_SAMPLE,
     PAGE_SIZE_MAX,
     SORTS,
     SearchInputError,
@@ -100,8 +101,8 @@ class PublicSpecimenSearchApi(APIView):
         summary="Search published specimens",
         description=(
             "The public search page as JSON: published records only, with sensitive localities generalised. "
-            "`count` is exact up to 20,000 matches and the planner's estimate above (`count_is_estimate`); "
-            "facet counts above that are scaled from the first 20,000 (`facets_are_estimates`). Keyset pages: "
+            f"`count` is exact up to {FACET_SAMPLE:,} matches and the planner's estimate above (`count_is_estimate`); "
+            f"facet counts above that are scaled from the first {FACET_SAMPLE:,} (`facets_are_estimates`). Keyset pages: "
             "follow `next`.\n\n**Throttling**: per client, anonymous callers by address at the `anon` rate "
             "(default 120 requests a minute), logged-in callers by account at the `user` rate; past it the "
             "answer is 429 with `Retry-After`."),

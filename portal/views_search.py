@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from specimens.search import (
     FACET_LABELS,
+    FACET_SAMPLE,
     FACET_NAMES,
     PAGE_SIZE,
     SORTS,
@@ -138,6 +139,7 @@ def search(request):
         "map_attribution": settings.PORTAL_MAP_TILE_ATTRIBUTION,
         "clear_url": reverse("portal:search"),
         "size": size,
+        "facet_sample": FACET_SAMPLE,
     }
     return render(request, "portal/search.html", context)
 

@@ -348,3 +348,17 @@ def test_export_collection_metrics_writes_latimer_core_and_csv(institution, tmp_
     rows = {r["collection_code"]: r for r in csv.DictReader((tmp_path / "metrics.csv").open())}
     assert (rows["HERB"]["estimated_objects"], rows["HERB"]["digitised_records"], rows["HERB"]["mids1"]) == ("400", "4", "3")
     assert rows["'=CMD"]["collection_name"].startswith("'=cmd") and rows["'=CMD"]["digitised_percent"] == ""
+
+
+def test_rollups_refresh_command_rebuilds_and_refuses_bad_dates(institution, user_with_role):
+    from django.core.management import CommandError, call_command
+
+    event_log(user=user_with_role("digitiser", institution), institution=institution, stage="imaged", count=12)
+    out = io.StringIO()
+    call_command("rollups_refresh", "--rebuild", "2026-01-01", "2026-12-31", "--snapshots", stdout=out)
+    assert "events rolled up: 1" in out.getvalue() and "snapshots taken" in out.getvalue()
+    assert DailyStat.objects.aggregate(n=Sum("n"))["n"] == 12
+    with pytest.raises(CommandError, match="'2026-13-01' is not a date"):
+        call_command("rollups_refresh", "--rebuild", "2026-13-01", "2026-12-31")
+    with pytest.raises(CommandError, match="start on or before its end"):
+        call_command("rollups_refresh", "--rebuild", "2026-12-31", "2026-01-01")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from psycopg import sql as psql
 
 from specimens.dates import slash_order_detect
 
 from .fields import IMPORT_FIELDS, INTEGER, INTEGER_MAX_LENGTH, NUMBER, NUMBER_MAX_LENGTH, TAXON_TERMS
 from .load import media_load
-from .sql import literal, sql_copy, sql_execute, sql_fetch, uuid7_sql
+from .sql import literal, sql_copy, sql_execute, sql_fetch, sql_text, uuid7_sql
 from .values import basis_of_record_read, event_date_from_parts, event_date_read, license_read
 
 YMD_KEY_SEPARATOR = "\x1f"  # joins a row's year, month and day texts into one value-map key (chr(31) in SQL)
@@ -158,7 +159,7 @@ def _rows_build(run) -> None:
         f"CASE WHEN {occurrence} ~* '^(https?://|urn:|doi:)[^[:space:]]+$' THEN {occurrence} END AS occurrence_uri",
         "coalesce(ec.id, CASE WHEN eo.collection_id = %(collection)s THEN eo.id END) AS match_id",
         "(eo.id IS NOT NULL AND (eo.collection_id <> %(collection)s OR eo.id <> coalesce(ec.id, eo.id))) AS occurrence_taken",
-        f"{uuid7_sql('s.new_id')} AS uuid",
+        f"{sql_text(uuid7_sql(psql.SQL('s.new_id')))} AS uuid",
     ]
     if run.media_files:
         select.append(f's."t{run.archive.core.id_index}" AS core_id')

@@ -61,14 +61,19 @@ def sql_copy(table: str, columns: list[str] | None, rows) -> None:
             copy.write_row(row)
 
 
-def literal(value) -> str:
-    """`value` as an SQL literal quoted by psycopg, for statements assembled as text; `%` doubled,
-    so the statement may still carry %s placeholders."""
+def sql_text(piece: sql.Composable) -> str:
+    """A composed piece as text, for the statements still assembled as text (load, rows); `%`
+    doubled, so the statement may carry %s placeholders."""
     connection.ensure_connection()
-    return sql.Literal(value).as_string(connection.connection).replace("%", "%%")
+    return piece.as_string(connection.connection).replace("%", "%%")
 
 
-def uuid7_sql(counter: str) -> str:
+def literal(value) -> str:
+    """`value` as an SQL literal quoted by psycopg, for statements assembled as text."""
+    return sql_text(sql.Literal(value))
+
+
+def uuid7_sql(counter: sql.Composable) -> sql.Composed:
     """SQL for time-ordered UUIDs (RFC 9562 version 7, "fixed bit-length dedicated counter").
 
     48 bits of Unix milliseconds (when this is called: the import's start), the version, 12
@@ -82,5 +87,5 @@ def uuid7_sql(counter: str) -> str:
     offset = secrets.randbits(60)
     prefix = f"{millis >> 16:08x}-{millis & 0xFFFF:04x}-7{rand_a:03x}-"
     # (offset + counter) masked to 62 bits, with the top two bits set to the variant 10.
-    return (f"({literal(prefix)} || to_hex((({offset} + ({counter})) & 4611686018427387903) "
-            f"| -9223372036854775808))::uuid")
+    return sql.SQL("({} || to_hex((({} + ({})) & 4611686018427387903) | -9223372036854775808))::uuid").format(
+        sql.Literal(prefix), sql.Literal(offset), counter)

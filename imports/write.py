@@ -20,18 +20,18 @@ from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure
 from .batches import ADVISORY_LOCK, collection_write_lock
 from .checks import states_check
 from .fields import IMPORT_FIELDS, TERM_FIELDS
-from .sql import CATALOG_NORMALISED_SQL, literal, sql_copy, sql_execute, sql_fetch, uuid7_sql
+from .sql import CATALOG_NORMALISED_SQL, sql_copy, sql_execute, sql_fetch, uuid7_sql
 from .taxon_paths import taxa_stage
 
 IMPORT_PUBLISH_NO_NAMES = "The file has no scientificName column, so its records were imported as drafts, not published."
 IMPORT_PUBLISHED = "Published on import: {count} record(s)."
-EXTERNAL_MEDIA_SQL = "coalesce(r.external_media, '[]'::jsonb)"
+EXTERNAL_MEDIA = psql.SQL("coalesce(r.external_media, '[]'::jsonb)")
 AGENT_SPLIT = AGENT_NAME_SPLIT.pattern  # the same separators in SQL (the pattern means the same there)
 # (term, column, role) of the name lists linked to Agents, collectors first, as the services link them.
 AGENT_ROLES = tuple((term, column, AGENT_LINK_ROLES[column].value) for term, column in TERM_FIELDS.items()
                     if column in AGENT_LINK_ROLES)
 # The current identification of a record the import inserts or renames; the SELECTs follow this order.
-IDENTIFICATION_INSERT = (
+IDENTIFICATION_INSERT = psql.SQL(
     "INSERT INTO specimens_identification (uuid, created_at, updated_at, specimen_id, taxon_id, verbatim_identification, "
     "identified_by, date_identified, identification_qualifier, type_status, remarks, is_current)"
 )
@@ -60,6 +60,18 @@ def targets_analyze(run) -> None:
             sql_execute(psql.SQL("ANALYZE {}").format(psql.Identifier(table)))
 
 
+def _r(name: str) -> psql.Identifier:
+    """A column of the typed rows (aliased r)."""
+    return psql.Identifier("r", name)
+
+
+def _is_distinct(assignments: list[tuple[str, psql.Composable]]) -> psql.Composed:
+    """The record (aliased t) differs from the file's values in one of these columns."""
+    return psql.SQL("({}, '') IS DISTINCT FROM ({}, '')").format(
+        psql.SQL(", ").join(psql.Identifier("t", name) for name, _ in assignments),
+        psql.SQL(", ").join(value for _, value in assignments))
+
+
 def rows_count(run, *, after_write: bool = False) -> dict[str, int]:
     rejected = sql_fetch(
         "SELECT count(DISTINCT line) FROM specimens_importrowerror WHERE batch_id = %s AND severity = 'error' "
@@ -70,23 +82,19 @@ def rows_count(run, *, after_write: bool = False) -> dict[str, int]:
     if after_write:
         return {"inserted_count": run.inserted, "updated_count": run.updated,
                 "unchanged_count": run.matched - run.updated, "rejected_count": rejected}
-    new, matched = sql_fetch(
-        f'SELECT count(*) FILTER (WHERE match_id IS NULL), count(match_id) FROM "{run.rows}"'
-    )[0]
+    rows = psql.Identifier(run.rows)
+    new, matched = sql_fetch(psql.SQL(
+        "SELECT count(*) FILTER (WHERE match_id IS NULL), count(match_id) FROM {}").format(rows))[0]
     changed = 0
     if matched:
-        assignments = column_values(run, taxon=False)
-        left = ", ".join(f't."{a}"' for a, _ in assignments)
-        right = ", ".join(expr for _, expr in assignments)
-        changed = sql_fetch(
-            f'SELECT count(*) FROM "{run.rows}" r JOIN specimens_specimen t ON t.id = r.match_id '
-            f"WHERE ({left}, '') IS DISTINCT FROM ({right}, '')"
-        )[0][0]
+        changed = sql_fetch(psql.SQL(
+            "SELECT count(*) FROM {} r JOIN specimens_specimen t ON t.id = r.match_id WHERE {}"
+        ).format(rows, _is_distinct(column_values(run, taxon=False))))[0][0]
     return {"inserted_count": new, "updated_count": changed, "unchanged_count": matched - changed,
             "rejected_count": rejected}
 
 
-def column_values(run, *, taxon: bool) -> list[tuple[str, str]]:
+def column_values(run, *, taxon: bool) -> list[tuple[str, psql.Composable]]:
     """(Specimen column, SQL value from r) for every column the file carries."""
     result = []
     for field in IMPORT_FIELDS:
@@ -96,31 +104,34 @@ def column_values(run, *, taxon: bool) -> list[tuple[str, str]]:
         if name == "occurrence_id":
             continue  # never changed on an existing record
         if field.kind == "text":
-            result.append((name, f"coalesce(r.\"{name}\", '')"))
+            result.append((name, psql.SQL("coalesce({}, '')").format(_r(name))))
         elif field.kind == "decimal":
-            result.append((name, f"round(r.\"{name}\", {Specimen._meta.get_field(name).decimal_places})"))
+            places = Specimen._meta.get_field(name).decimal_places
+            result.append((name, psql.SQL("round({}, {})").format(_r(name), psql.Literal(places))))
         elif field.kind == "mapped":
             if name == "event_date":
                 continue  # with the other date columns, below
             elif name == "basis_of_record":
-                result.append((name, f"coalesce(r.basis_of_record, '{Specimen._meta.get_field(name).default}')"))
+                default = Specimen._meta.get_field(name).default
+                result.append((name, psql.SQL("coalesce(r.basis_of_record, {})").format(psql.Literal(default))))
             else:
-                result.append((name, f"coalesce(r.license, {literal(run.collection.default_license)})"))
+                result.append((name, psql.SQL("coalesce(r.license, {})").format(
+                    psql.Literal(run.collection.default_license))))
         else:
-            result.append((name, f'r."{name}"'))
-    result.append(("catalog_number_normalised", CATALOG_NORMALISED_SQL))
+            result.append((name, _r(name)))
+    result.append(("catalog_number_normalised", psql.SQL(CATALOG_NORMALISED_SQL)))
     if run.has_dates:
         dated = _date_assignments(run)
         names = {name for name, _ in dated}
         result = [(name, value) for name, value in result if name not in names] + dated
     if run.media_files:  # the file's media links replace those an earlier import brought
-        result.append(("external_media", EXTERNAL_MEDIA_SQL))
+        result.append(("external_media", EXTERNAL_MEDIA))
     if taxon or "scientificName" in run.columns:
-        result.append(("taxon_id", "tx.taxon_id" if taxon else "t.taxon_id"))
+        result.append(("taxon_id", psql.SQL("tx.taxon_id" if taxon else "t.taxon_id")))
     return result
 
 
-def _date_assignments(run) -> list[tuple[str, str]]:
+def _date_assignments(run) -> list[tuple[str, psql.Composable]]:
     """eventDate, its range, year/month/day, eventTime and verbatimEventDate, read together.
 
     An eventDate the file holds fills year, month and day (the columns count only without it);
@@ -129,16 +140,18 @@ def _date_assignments(run) -> list[tuple[str, str]]:
     verbatimEventDate unless the file fills that itself; a time other than midnight goes to
     eventTime unless the file has an eventTime.
     """
-    result = [("event_date", "coalesce(r.event_date, '')"), ("event_date_start", "r.event_date_start"),
-              ("event_date_end", "r.event_date_end")]
+    result = [("event_date", psql.SQL("coalesce(r.event_date, '')")), ("event_date_start", _r("event_date_start")),
+              ("event_date_end", _r("event_date_end"))]
     for part in ("year", "month", "day"):
-        own = f'r."{part}"' if part in run.columns else "NULL::int"
-        result.append((part, f"coalesce(r.event_{part}, CASE WHEN r.event_date IS NULL THEN {own} END)"))
-    verbatim = "r.verbatim_event_date" if "verbatimEventDate" in run.columns else "NULL::text"
-    own_time = "r.event_time" if "eventTime" in run.columns else "NULL::text"
+        own = _r(part) if part in run.columns else psql.SQL("NULL::int")
+        result.append((part, psql.SQL("coalesce({}, CASE WHEN r.event_date IS NULL THEN {} END)").format(
+            _r(f"event_{part}"), own)))
+    verbatim = _r("verbatim_event_date") if "verbatimEventDate" in run.columns else psql.SQL("NULL::text")
+    own_time = _r("event_time") if "eventTime" in run.columns else psql.SQL("NULL::text")
     if "eventDate" in run.columns:
-        result.append(("verbatim_event_date", f"coalesce({verbatim}, CASE WHEN r.event_date__changed THEN r.event_date__raw END, '')"))
-        result.append(("event_time", f"coalesce({own_time}, r.event_date_time, '')"))
+        result.append(("verbatim_event_date", psql.SQL(
+            "coalesce({}, CASE WHEN r.event_date__changed THEN r.event_date__raw END, '')").format(verbatim)))
+        result.append(("event_time", psql.SQL("coalesce({}, r.event_date_time, '')").format(own_time)))
     return result
 
 
@@ -277,61 +290,54 @@ def _agent_links_insert(run, *, source: str, id_column: str, column: str, role: 
 
 
 def _records_update(run) -> None:
-    if not sql_fetch(f'SELECT EXISTS (SELECT 1 FROM "{run.rows}" WHERE match_id IS NOT NULL)')[0][0]:
+    rows, taxa = psql.Identifier(run.rows), psql.Identifier(run.taxa)
+    if not sql_fetch(psql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE match_id IS NOT NULL)").format(rows))[0][0]:
         run.updated = run.matched = 0  # nothing in the file exists yet: no joins over a million rows
         return
     assignments = column_values(run, taxon=True)
     if "scientificName" not in run.columns:
         assignments = [(n, e) for n, e in assignments if n != "taxon_id"]
-    compare_left = ", ".join(f't."{n}"' for n, _ in assignments)
-    compare_right = ", ".join(e for _, e in assignments)
     identification = ("scientific_name", "identified_by", "date_identified", "identification_qualifier", "type_status")
-    changed_name = [n for n in identification if n in {a for a, _ in assignments}]
-    sql_execute(f'CREATE UNLOGGED TABLE "{run.rows}_renamed" (id bigint)')
+    renamed = psql.Identifier(f"{run.rows}_renamed")
+    sql_execute(psql.SQL("CREATE UNLOGGED TABLE {} (id bigint)").format(renamed))
+    changed_name = [(n, e) for n, e in assignments if n in identification]
     if changed_name:
-        left = ", ".join(f't."{n}"' for n in changed_name)
-        right = ", ".join(e for n, e in assignments if n in changed_name)
-        sql_execute(
-            f'INSERT INTO "{run.rows}_renamed" SELECT t.id FROM "{run.rows}" r JOIN specimens_specimen t ON t.id = r.match_id '
-            f'LEFT JOIN "{run.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE ({left}, \'\') IS DISTINCT FROM ({right}, \'\')'
-        )
-    sets = ", ".join(f'"{n}" = {e}' for n, e in assignments)
+        sql_execute(psql.SQL(
+            "INSERT INTO {} SELECT t.id FROM {} r JOIN specimens_specimen t ON t.id = r.match_id "
+            "LEFT JOIN {} tx ON tx.taxon_key = r.taxon_key WHERE {}"
+        ).format(renamed, rows, taxa, _is_distinct(changed_name)))
+    sets = [psql.SQL("{} = {}").format(psql.Identifier(n), e) for n, e in assignments]
     if run.media_files:  # our own images and the file's links, counted together
-        sets += f", media_count = jsonb_array_length(t.media) + jsonb_array_length({EXTERNAL_MEDIA_SQL})"
-    run.updated = sql_execute(
-        f"UPDATE specimens_specimen t SET {sets}, version = t.version + 1, updated_at = now(), import_batch_id = %s "
-        f'FROM "{run.rows}" r LEFT JOIN "{run.taxa}" tx ON tx.taxon_key = r.taxon_key '
-        f"WHERE t.id = r.match_id AND ({compare_left}, '') IS DISTINCT FROM ({compare_right}, '')",
-        [run.batch.pk],
-    )
-    run.matched = sql_fetch(f'SELECT count(match_id) FROM "{run.rows}"')[0][0]
+        sets.append(psql.SQL("media_count = jsonb_array_length(t.media) + jsonb_array_length({})").format(EXTERNAL_MEDIA))
+    run.updated = sql_execute(psql.SQL(
+        "UPDATE specimens_specimen t SET {sets}, version = t.version + 1, updated_at = now(), import_batch_id = {batch} "
+        "FROM {rows} r LEFT JOIN {taxa} tx ON tx.taxon_key = r.taxon_key WHERE t.id = r.match_id AND {changed}"
+    ).format(sets=psql.SQL(", ").join(sets), batch=psql.Literal(run.batch.pk), rows=rows, taxa=taxa,
+             changed=_is_distinct(assignments)))
+    run.matched = sql_fetch(psql.SQL("SELECT count(match_id) FROM {}").format(rows))[0][0]
     # A changed determination becomes the current Identification; earlier ones stay.
-    sql_execute(
-        f'UPDATE specimens_identification i SET is_current = false, updated_at = now() FROM "{run.rows}_renamed" n '
-        "WHERE i.specimen_id = n.id AND i.is_current"
-    )
-    sql_execute(
-        f"{IDENTIFICATION_INSERT} SELECT {uuid7_sql('t.id')}, now(), now(), t.id, t.taxon_id, t.scientific_name, t.identified_by, t.date_identified, "
-        f"t.identification_qualifier, t.type_status, '', true FROM \"{run.rows}_renamed\" n "
+    sql_execute(psql.SQL(
+        "UPDATE specimens_identification i SET is_current = false, updated_at = now() FROM {} n "
+        "WHERE i.specimen_id = n.id AND i.is_current").format(renamed))
+    sql_execute(psql.SQL(
+        "{insert} SELECT {uuid}, now(), now(), t.id, t.taxon_id, t.scientific_name, t.identified_by, t.date_identified, "
+        "t.identification_qualifier, t.type_status, '', true FROM {renamed} n "
         "JOIN specimens_specimen t ON t.id = n.id WHERE t.scientific_name <> '' OR t.taxon_id IS NOT NULL"
-    )
+    ).format(insert=IDENTIFICATION_INSERT, uuid=uuid7_sql(psql.SQL("t.id")), renamed=renamed))
     for column, role in agent_roles(run):
         # Links of matched rows follow the file when the value changed or the row has none yet.
         relinked = f"{run.rows}_relinked"
-        sql_execute(
-            f'CREATE UNLOGGED TABLE "{relinked}" AS SELECT t.id, r.{column} FROM "{run.rows}" r '
-            "JOIN specimens_specimen t ON t.id = r.match_id "
+        sql_execute(psql.SQL(
+            "CREATE UNLOGGED TABLE {} AS SELECT t.id, {} FROM {} r JOIN specimens_specimen t ON t.id = r.match_id "
             "WHERE NOT EXISTS (SELECT 1 FROM specimens_specimenagent l WHERE l.specimen_id = t.id AND l.role = %s) "
-            "OR t.import_batch_id = %s",
-            [role, run.batch.pk],
-        )
-        sql_execute(
-            f'DELETE FROM specimens_specimenagent l USING "{relinked}" c WHERE l.specimen_id = c.id AND l.role = %s',
-            [role],
-        )
+            "OR t.import_batch_id = %s"
+        ).format(psql.Identifier(relinked), _r(column), rows), [role, run.batch.pk])
+        sql_execute(psql.SQL(
+            "DELETE FROM specimens_specimenagent l USING {} c WHERE l.specimen_id = c.id AND l.role = %s"
+        ).format(psql.Identifier(relinked)), [role])
         _agent_links_insert(run, source=relinked, id_column="id", column=column, role=role)
-        sql_execute(f'DROP TABLE "{relinked}"')
-    sql_execute(f'DROP TABLE "{run.rows}_renamed"')
+        sql_execute(psql.SQL("DROP TABLE {}").format(psql.Identifier(relinked)))
+    sql_execute(psql.SQL("DROP TABLE {}").format(renamed))
 
 
 def _records_publish(run) -> None:
@@ -374,22 +380,22 @@ def _records_insert(run) -> None:
     assignments = dict(column_values(run, taxon=True))
     base = f"{settings.PUBLIC_BASE_URL}/specimen/"
     user_id = getattr(run.batch.created_by, "pk", None)
-    # Literals, not placeholders (the statement is assembled from SQL fragments).
-    values = {
-        "id": "r.new_id",
-        "uuid": "r.uuid",
-        "created_at": "now()",
-        "updated_at": "now()",
-        "collection_id": str(int(run.collection.pk)),
-        "institution_id": str(int(run.collection.institution_id)),
-        "created_by_id": "NULL" if user_id is None else str(int(user_id)),
-        "import_batch_id": str(int(run.batch.pk)),
+    draft, published = psql.Literal(Specimen.Status.DRAFT.value), psql.Literal(Specimen.Status.PUBLISHED.value)
+    values: dict[str, psql.Composable] = {
+        "id": psql.SQL("r.new_id"),
+        "uuid": psql.SQL("r.uuid"),
+        "created_at": psql.SQL("now()"),
+        "updated_at": psql.SQL("now()"),
+        "collection_id": psql.Literal(run.collection.pk),
+        "institution_id": psql.Literal(run.collection.institution_id),
+        "created_by_id": psql.Literal(user_id),
+        "import_batch_id": psql.Literal(run.batch.pk),
         # An import creates drafts, whoever runs it; with publish (a curator's or manager's choice,
         # checked by import_batch_create) the rows that have a name are published.
-        "status": literal(Specimen.Status.DRAFT.value),
-        "occurrence_id": f"coalesce(r.occurrence_uri, {literal(base)} || r.uuid::text)",
-        "license": literal(run.collection.default_license),
-        "taxon_id": "tx.taxon_id",
+        "status": draft,
+        "occurrence_id": psql.SQL("coalesce(r.occurrence_uri, {} || r.uuid::text)").format(psql.Literal(base)),
+        "license": psql.Literal(run.collection.default_license),
+        "taxon_id": psql.SQL("tx.taxon_id"),
     }
     for field in Specimen._meta.concrete_fields:
         column = field.column
@@ -401,37 +407,38 @@ def _records_insert(run) -> None:
             values[column] = assignments[column]
         else:
             default = field.get_default()
-            values[column] = "NULL" if default is None else literal(str(_sql_default(default)))
+            values[column] = psql.SQL("NULL") if default is None else psql.Literal(str(_sql_default(default)))
     if "license" in assignments:
         values["license"] = assignments["license"]
     if run.media_files:
-        values["media_count"] = f"jsonb_array_length({EXTERNAL_MEDIA_SQL})"
+        values["media_count"] = psql.SQL("jsonb_array_length({})").format(EXTERNAL_MEDIA)
     if run.batch.publish and "scientific_name" in assignments:
-        named = f"{assignments['scientific_name']} <> ''"
-        values["status"] = (f"CASE WHEN {named} THEN {literal(Specimen.Status.PUBLISHED.value)} "
-                            f"ELSE {literal(Specimen.Status.DRAFT.value)} END")
-        values["published_at"] = f"CASE WHEN {named} THEN now() END"
-    columns = ", ".join(f'"{c}"' for c in values)
-    insert = (f"INSERT INTO specimens_specimen ({columns}) SELECT {', '.join(values.values())} "
-              f'FROM "{run.rows}" r LEFT JOIN "{run.taxa}" tx ON tx.taxon_key = r.taxon_key WHERE r.match_id IS NULL')
+        named = psql.SQL("{} <> ''").format(assignments["scientific_name"])
+        values["status"] = psql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(named, published, draft)
+        values["published_at"] = psql.SQL("CASE WHEN {} THEN now() END").format(named)
+    insert = psql.SQL(
+        "INSERT INTO specimens_specimen ({columns}) SELECT {values} FROM {rows} r "
+        "LEFT JOIN {taxa} tx ON tx.taxon_key = r.taxon_key WHERE r.match_id IS NULL"
+    ).format(columns=psql.SQL(", ").join(map(psql.Identifier, values)), values=psql.SQL(", ").join(values.values()),
+             rows=psql.Identifier(run.rows), taxa=psql.Identifier(run.taxa))
     # The new rows as inserted feed their insert events (version 1), in the same statement.
     run.inserted = sql_execute(psql.SQL("WITH s AS ({insert} RETURNING *) {events}").format(
-        insert=psql.SQL(insert), events=specimen_events_insert(label="insert", source=psql.SQL("s"))))
+        insert=insert, events=specimen_events_insert(label="insert", source=psql.SQL("s"))))
 
 
 def _links_insert(run) -> None:
     """Current identifications, ordered collectors and determiners of the rows just inserted (ids drawn up front)."""
     assignments = dict(column_values(run, taxon=True))
     if "scientificName" in run.columns:
-        value = {name: assignments.get(name, "''") for name in (
+        value = {name: assignments.get(name, psql.SQL("''")) for name in (
             "scientific_name", "identified_by", "date_identified", "identification_qualifier", "type_status")}
-        sql_execute(
-            f"{IDENTIFICATION_INSERT} SELECT {uuid7_sql('r.new_id')}, now(), now(), r.new_id, tx.taxon_id, {value['scientific_name']}, "
-            f"{value['identified_by']}, {value['date_identified']}, {value['identification_qualifier']}, "
-            f"{value['type_status']}, '', true "
-            f'FROM "{run.rows}" r LEFT JOIN "{run.taxa}" tx ON tx.taxon_key = r.taxon_key '
-            f"WHERE r.match_id IS NULL AND ({value['scientific_name']} <> '' OR tx.taxon_id IS NOT NULL)"
-        )
+        sql_execute(psql.SQL(
+            "{insert} SELECT {uuid}, now(), now(), r.new_id, tx.taxon_id, {scientific_name}, {identified_by}, "
+            "{date_identified}, {identification_qualifier}, {type_status}, '', true "
+            "FROM {rows} r LEFT JOIN {taxa} tx ON tx.taxon_key = r.taxon_key "
+            "WHERE r.match_id IS NULL AND ({scientific_name} <> '' OR tx.taxon_id IS NOT NULL)"
+        ).format(insert=IDENTIFICATION_INSERT, uuid=uuid7_sql(psql.SQL("r.new_id")), rows=psql.Identifier(run.rows),
+                 taxa=psql.Identifier(run.taxa), **value))
     for column, role in agent_roles(run):
         _agent_links_insert(run, source=run.rows, id_column="new_id", column=column, role=role,
                             where=psql.SQL("r.match_id IS NULL"))

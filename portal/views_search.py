@@ -140,6 +140,7 @@ def search(request):
         "clear_url": reverse("portal:search"),
         "size": size,
         "facet_sample": FACET_SAMPLE,
+        "with_images_url": _url([*params.query_items(without="has_image"), ("has_image", "1")]),
     }
     return render(request, "portal/search.html", context)
 

@@ -174,3 +174,16 @@ def test_a_build_killed_after_storing_leaves_no_visible_version_and_a_rerun_comp
     assert (version.status, version.number, version.attempts) == ("published", "1.0", 2)
     assert len(archive_read(default_storage.path(final))["core"]) == 5
     assert DatasetRecord.objects.filter(dataset=dataset).count() == 5
+
+
+@pytest.mark.worker
+def test_a_real_worker_publishes_a_queued_version(transactional_db, celery_worker_process, dataset, collection):
+    published(collection, 4)
+    version = dataset_publish(dataset=dataset)  # committed: the bulk queue gets it at once
+    deadline = time.monotonic() + 60
+    while version.status not in ("published", "refused", "failed"):
+        assert time.monotonic() < deadline, f"still {version.status} after 60 s"
+        time.sleep(0.3)
+        version.refresh_from_db()
+    assert (version.status, version.number, version.records_total, version.attempts) == ("published", "1.0", 4, 1)
+    assert version.lease_owner == "" and version.lease_expires_at is None

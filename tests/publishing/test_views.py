@@ -136,3 +136,11 @@ def test_version_page_polls_until_settled(client_for, institution, dataset, coll
     client.post(reverse("publishing:version_detail", args=[version.uuid]), {"change_summary": "First release for GBIF."})
     version.refresh_from_db()
     assert version.change_summary == "First release for GBIF." and version.summary_edited
+
+
+def test_public_pages_and_feed_take_the_same_queries_whatever_the_versions(
+        two_versions, public_client, dataset, django_assert_max_num_queries):
+    for name, args in (("publishing:dataset_list", []), ("publishing:dataset_detail", [dataset.shortname]),
+                       ("publishing:rss", [])):
+        with django_assert_max_num_queries(6):
+            assert public_client.get(reverse(name, args=args)).status_code == 200

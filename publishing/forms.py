@@ -79,6 +79,7 @@ class RepublishForm(forms.Form):
     def __init__(self, *args, datasets=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["datasets"].queryset = datasets if datasets is not None else Dataset.objects.none()
+        self.fields["datasets"].label_from_instance = lambda d: f"{d.title} ({d.shortname})"
 
 
 class SummaryForm(forms.Form):

@@ -387,6 +387,26 @@ def batch_list_in(*, user, filters: DashboardFilter, limit: int = 20) -> QuerySe
     return batches.select_related("project")[:limit]
 
 
+def batch_progress_for(*, batches: list[Batch]) -> dict[int, dict]:
+    """Per listed batch, the furthest stage any of its work reached and how much of the batch that is
+    (one GROUP BY over the events of these batches only)."""
+    done: dict[int, dict[str, int]] = {}
+    for r in (DigitisationEvent.objects.filter(batch_id__in=[b.pk for b in batches])
+              .values("batch_id", "stage").annotate(n=Sum("count"))):
+        done.setdefault(r["batch_id"], {})[r["stage"]] = r["n"]
+    result = {}
+    for b in batches:
+        stages = b.project.stages if b.project_id else DEFAULT_STAGES
+        reached = [s for s in stages if done.get(b.pk, {}).get(s)]
+        if not reached:
+            continue
+        stage, n = reached[-1], done[b.pk][reached[-1]]
+        size = b.size or getattr(b, "specimen_count", 0) or None
+        result[b.pk] = {"stage": STAGE_LABELS.get(stage, stage.title()), "n": n, "size": size,
+                        "percent": min(100, round(100 * n / size)) if size else None}
+    return result
+
+
 def batch_stage_summary(*, batch: Batch) -> list[dict]:
     """Where a batch stands: per stage, how many, who, since when and latest (one GROUP BY)."""
     stages = batch.project.stages if batch.project_id else DEFAULT_STAGES

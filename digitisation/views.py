@@ -24,6 +24,7 @@ from .selectors import (
     DashboardFilter,
     batch_list_for,
     batch_list_in,
+    batch_progress_for,
     batch_stage_summary,
     dashboard_filter_parse,
     institution_figures,
@@ -63,8 +64,12 @@ def batch_list(request):
         else:
             messages.success(request, f"Created batch {batch.name}.")
             return redirect("digitisation:batch_detail", uuid=batch.uuid)
+    batches = list(batch_list_for(user=request.user).select_related("project")[:100])
+    progress = batch_progress_for(batches=batches)
+    for batch in batches:
+        batch.progress = progress.get(batch.pk)
     return render(request, "digitisation/staff/batch_list.html", {
-        "batches": batch_list_for(user=request.user)[:100], "institutions": institutions, "kinds": Batch.Kind.choices,
+        "batches": batches, "institutions": institutions, "kinds": Batch.Kind.choices,
         "errors": errors, "typed": request.POST,
     }, status=400 if errors else 200)
 

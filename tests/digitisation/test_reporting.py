@@ -362,3 +362,15 @@ def test_rollups_refresh_command_rebuilds_and_refuses_bad_dates(institution, use
         call_command("rollups_refresh", "--rebuild", "2026-13-01", "2026-12-31")
     with pytest.raises(CommandError, match="start on or before its end"):
         call_command("rollups_refresh", "--rebuild", "2026-12-31", "2026-01-01")
+
+
+def test_batch_list_shows_how_far_each_batch_has_gone(client_for, institution, user_with_role, django_assert_max_num_queries):
+    digitiser = user_with_role("digitiser", institution)
+    trays = [Batch.objects.create(institution=institution, name=f"Tray {i}", size=200) for i in range(5)]
+    for tray in trays[:4]:
+        event_log(user=digitiser, institution=institution, batch=tray, stage="databased", count=200)
+        event_log(user=digitiser, institution=institution, batch=tray, stage="imaged", count=50)
+    client = client_for(Role.CURATOR, institution)
+    with django_assert_max_num_queries(8):  # one GROUP BY for every listed batch, not one per batch
+        page = client.get(reverse("digitisation:batch_list")).content.decode()
+    assert page.count("Imaged: 50 of 200") == 4 and page.count("not started") == 1

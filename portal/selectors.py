@@ -75,13 +75,20 @@ def specimen_related_public(*, specimen: Specimen) -> dict[str, list[Specimen]]:
     return {"duplicates": duplicates, "nearby": nearby}
 
 
-def specimen_recent_public(*, limit: int = 8, with_images: bool = True) -> list[Specimen]:
-    """The newest public records with images, newest first (a backward walk of the primary key, stopping at `limit`)."""
-    queryset = specimen_list_public()
-    if with_images:
-        queryset = queryset.filter(media_count__gt=0).exclude(media=[])
-    rows = list(queryset.select_related("collection__institution", "taxon").order_by("-id")[:limit])  # the PK index, backwards
-    return media_thumbnails_attach([specimen_public_copy(s) for s in rows])
+def specimen_recent_public(*, limit: int = 8) -> list[Specimen]:
+    """The published records that most recently got an image, newest first.
+
+    Walks the image table backwards by primary key (small next to the specimens, and every row
+    there has an image) and stops at `limit` records; never a scan of the specimen table.
+    """
+    from imaging.models import ImageAsset
+
+    specimen_ids = list(dict.fromkeys(
+        ImageAsset.objects.filter(status=ImageAsset.Status.DONE, specimen__status=Specimen.Status.PUBLISHED)
+        .order_by("-id").values_list("specimen_id", flat=True)[:limit * 4]))[:limit]
+    rows = {s.pk: s for s in specimen_list_public().filter(pk__in=specimen_ids)
+            .select_related("collection__institution", "taxon")}
+    return media_thumbnails_attach([specimen_public_copy(rows[pk]) for pk in specimen_ids if pk in rows and rows[pk].media])
 
 
 # --- counts -------------------------------------------------------------------------------------

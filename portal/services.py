@@ -25,6 +25,7 @@ from .models import Exhibition, ExhibitionItem
 from .selectors import PUBLISHED_COUNTS_KEY, PUBLISHED_COUNTS_SECONDS, published_counts_compute
 
 EXHIBITION_NOT_ALLOWED = "Only a curator or collection manager of {institution} can change its exhibitions."
+EXHIBITION_SLUG_NEEDED = "Give the exhibition an address with letters or numbers, e.g. oaks-of-england."
 EXHIBITION_SLUG_TAKEN = "Another exhibition already uses the address “{slug}”; choose another title or address."
 ITEM_NOT_PUBLISHED = "Only published specimens can be shown in an exhibition ({catalog_number} is {status})."
 ITEM_OTHER_INSTITUTION = "{catalog_number} belongs to another institution; exhibit your own institution's specimens."
@@ -37,6 +38,7 @@ REGION_OUTSIDE = ("The region {x},{y},{w},{h} reaches outside the image, which i
 PUBLISH_NEEDS_ITEMS = "Add at least one specimen before publishing the exhibition."
 
 THUMBNAIL_SIZE = 480
+RESERVED_SLUGS = {"new"}  # /exhibitions/new/ is the form
 # What curators may write: paragraphs, emphasis, lists, headings and links. No script, no style,
 # no event handlers (nh3 drops every attribute not listed), and links open with rel=noopener.
 TEXT_TAGS = {"p", "br", "em", "strong", "i", "b", "ul", "ol", "li", "h2", "h3", "blockquote", "a", "cite", "q", "abbr"}
@@ -63,7 +65,9 @@ def exhibition_create(*, institution: Institution, title: str, summary: str = ""
                       user) -> Exhibition:
     _check_allowed(user=user, institution=institution)
     slug = slugify(slug or title)[:80]
-    if Exhibition.objects.filter(slug=slug).exists():
+    if not slug:
+        raise ValidationError({"slug": EXHIBITION_SLUG_NEEDED})
+    if slug in RESERVED_SLUGS or Exhibition.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": EXHIBITION_SLUG_TAKEN.format(slug=slug)})
     exhibition = Exhibition(institution=institution, title=title.strip(), summary=summary.strip(), slug=slug,
                             text=exhibition_text_clean(text), created_by=user if getattr(user, "pk", None) else None)

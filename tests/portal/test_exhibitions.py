@@ -87,6 +87,14 @@ def test_the_exhibition_page_shows_only_sanitised_text(public_client, exhibition
     assert "<p>Hi</p>" in html and "<b>Look</b>" in html and 'alert("x")' not in html and "onclick" not in html
 
 
+def test_an_exhibition_address_must_be_free(institution, curator, exhibition):
+    for slug in ("oaks-of-england", "new"):
+        with pytest.raises(ValidationError, match="already uses the address"):
+            exhibition_create(institution=institution, title="Other", slug=slug, user=curator)
+    with pytest.raises(ValidationError, match="an address with letters or numbers"):
+        exhibition_create(institution=institution, title="!!!", user=curator)  # nothing to make an address from
+
+
 # --- regions ------------------------------------------------------------------------------------
 
 

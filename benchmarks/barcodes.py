@@ -24,7 +24,7 @@ Each sheet is timed two ways, alternately, on the same file:
   sheet's labels.
 
 Then, unless --no-memory, a 10,000 × 14,000 uncompressed TIFF sheet with 0.12 mm bars goes through
-the identify stage in a child process, whose peak RSS is read with wait4().
+the identify stage in a child process, which reports its peak RSS (VmHWM).
 
 Last line: RESULT name=barcodes ours=<s per image> baseline=<s per image> ratio=<x>
 read_rate=<0..1> baseline_read_rate=<0..1> [peak_rss_mb=<MB>].
@@ -150,12 +150,19 @@ def institution_ensure(items: list[Item]):
     return institution
 
 
+def _sniff(path: Path) -> str:
+    from imaging import images
+
+    with open(path, "rb") as f:
+        return images.sniff(f.read(16))
+
+
 def asset_for(institution, batch, path: Path):
     """An image row whose master is the corpus file itself (MEDIA_ROOT is the corpus folder)."""
     from imaging import images
     from imaging.models import ImageAsset
 
-    mime = images.sniff(path.read_bytes()[:16])
+    mime = _sniff(path)
     header = images.read_header(path, mime, images.Limits())
     return ImageAsset.objects.create(batch=batch, institution=institution, original_name=f"DSC_{path.stem}{path.suffix}",
                                      master_key=path.name, sha256=f"bench{path.stem}", mime_type=mime,
@@ -181,7 +188,7 @@ def small_pass(path: Path, work: Path) -> list[str]:
     from imaging import images
 
     target = work / "baseline-scan.tif"
-    scan = images.scan_copy(path, images.sniff(path.read_bytes()[:16]), size=2500, target=target)
+    scan = images.scan_copy(path, _sniff(path), size=2500, target=target)
     found = [b["text"] for b in images.read_barcodes(scan)]
     target.unlink(missing_ok=True)
     return found
@@ -203,7 +210,16 @@ def child_memory(path: Path, work: Path) -> dict:
     codes = [c["text"] for c in asset.barcodes]
     asset.delete()
     batch.delete()
-    return {"seconds": seconds, "linked": specimen_id is not None, "codes": codes}
+    return {"seconds": seconds, "linked": specimen_id is not None, "codes": codes, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since exec (VmHWM). Not ru_maxrss: Linux carries over into it the
+    RSS of the parent the child was forked from, here the process that drew the big sheet."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def memory_run(work: Path, seed: int) -> float:
@@ -221,11 +237,10 @@ def memory_run(work: Path, seed: int) -> float:
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(path), str(work / "child-work")],
                             stdout=subprocess.PIPE, env={**os.environ, "DJANGO_SETTINGS_MODULE": "collections_portal.settings.base"})
     output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    if proc.wait() != 0:
         sys.exit("memory child failed")
     answer = json.loads(output.decode().strip().splitlines()[-1])
-    rss = usage.ru_maxrss / 1024
+    rss = answer["peak_rss_mb"]
     print(f"[bench] 10,000 x 14,000 master: identify {answer['seconds']:.1f} s, peak RSS {rss:.0f} MB, "
           f"linked={answer['linked']} codes={answer['codes']}", flush=True)
     path.unlink()

@@ -11,6 +11,11 @@ collection (several images per specimen); some are named by the file-name rule
 (`TPUT00000012_2.jpg`) without a barcode; some match nothing (an unknown barcode, or no code at
 all); a few are byte-for-byte duplicates of earlier files.
 
+With --full-size the masters are full-size herbarium sheets as scanning lines deliver them,
+40–65 MP (7,750–9,850 px on the long side at 600 ppi), drawn by seeds/sheets.py with Code 128
+labels whose bars (0.12–0.25 mm) the 2,500 px copy cannot read, so most images take the
+full-resolution barcode pass too (kept in .local/bench/throughput-v…-full-…).
+
 Each run starts N real `celery worker` processes (prefork, concurrency 1, the production
 settings: acks late, prefetch 1) on their own queues, then receives the whole batch through
 `image_asset_receive` (stored, recorded, enqueued after commit, as `ingest_images` does) and
@@ -62,7 +67,7 @@ class Item:
 # --- the batch --------------------------------------------------------------------------------
 
 
-def plan(count: int, seed: int) -> list[Item]:
+def plan(count: int, seed: int, full_size: bool = False) -> list[Item]:
     """What each file is; the same count and seed give the same batch."""
     rng = random.Random(seed)
     n_dup = max(1, round(count * 0.04))
@@ -74,8 +79,8 @@ def plan(count: int, seed: int) -> list[Item]:
     items: list[Item] = []
     per_specimen: dict[int, int] = {}
     for i, kind in enumerate(kinds):
-        long_side = rng.randint(2000, 6000)
-        short_side = round(long_side / rng.choice((1.45, 1.45, 1.5)))
+        long_side = rng.randint(7750, 9850) if full_size else rng.randint(2000, 6000)  # full size: 40–65 MP
+        short_side = round(long_side / (1.5 if full_size else rng.choice((1.45, 1.45, 1.5))))
         width, height = (short_side, long_side) if rng.random() < 0.7 else (long_side, short_side)
         serial = 1 + int(i / IMAGES_PER_SPECIMEN)
         per_specimen[serial] = order = per_specimen.get(serial, 0) + 1
@@ -141,27 +146,39 @@ def draw(item: Item, rng: random.Random):
     return image
 
 
-def batch_build(folder: Path, count: int, seed: int) -> list[Item]:
+def draw_full_size(item: Item, rng: random.Random):
+    """A full-size herbarium sheet from seeds/sheets.py: its Code 128 label printed with the narrow
+    bars (0.12–0.25 mm at 600 ppi) that the 2,500 px copy cannot read, so the full-resolution pass runs."""
+    from seeds.sheets import Label, Sheet, sheet_image
+
+    labels = (Label(item.code, bar_mm=round(rng.uniform(0.12, 0.25), 3), width_mm=rng.uniform(25, 40)),) \
+        if item.code and item.kind != "filename" else ()
+    return sheet_image(Sheet(labels=labels, width=item.width, height=item.height, seed=rng.randrange(4),
+                             rotation=rng.choice((0.0, rng.uniform(-5, 5))), chart_text="Colour reference",
+                             label_places=((rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.75)),)))
+
+
+def batch_build(folder: Path, count: int, seed: int, full_size: bool = False) -> list[Item]:
     """Write the batch into `folder` once; a later run with the same count and seed reuses it."""
     done = folder / "batch.json"
     if done.exists():
         return [Item(**d) for d in json.loads(done.read_text())]
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    items = plan(count, seed)
+    items = plan(count, seed, full_size)
     started, total = time.perf_counter(), 0
     for i, item in enumerate(items):
         target = folder / item.name
         if item.kind == "duplicate":
             shutil.copyfile(folder / item.source, target)
         else:
-            image = draw(item, random.Random(f"{seed}:{item.name}"))
+            image = (draw_full_size if full_size else draw)(item, random.Random(f"{seed}:{item.name}"))
             if target.suffix == ".tif":
                 image.tiffsave(str(target), compression="lzw" if i % 3 == 0 else "none", predictor="horizontal")
             else:
                 image.jpegsave(str(target), Q=90)
         total += target.stat().st_size
-        if (i + 1) % 25 == 0:
+        if (i + 1) % (5 if full_size else 25) == 0:
             print(f"[bench] made {i + 1}/{len(items)} images ({total / 1e9:.1f} GB) in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
     done.write_text(json.dumps([asdict(i) for i in items]))
@@ -279,6 +296,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, nargs=2, default=(1, 2), metavar=("BASELINE", "OURS"))
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for one run")
+    parser.add_argument("--full-size", action="store_true",
+                        help="full-size herbarium masters, 40–65 MP, drawn by seeds/sheets.py with narrow-bar labels")
     args = parser.parse_args()
 
     prefix = f"bench-tput-{os.getpid()}-"
@@ -301,8 +320,9 @@ def main() -> None:
         print(f"[bench] generated {added:,} specimens in {seconds:.1f} s", flush=True)
     known = set(Specimen.objects.filter(collection=collection).values_list("catalog_number", flat=True))
 
-    folder = _common.ROOT / ".local" / "bench" / f"throughput-v{BATCH_VERSION}-{args.count}-{args.seed}"
-    items = batch_build(folder, args.count, args.seed)
+    size_tag = "-full" if args.full_size else ""
+    folder = _common.ROOT / ".local" / "bench" / f"throughput-v{BATCH_VERSION}{size_tag}-{args.count}-{args.seed}"
+    items = batch_build(folder, args.count, args.seed, args.full_size)
     files = [folder / item.name for item in items]
     size = sum(f.stat().st_size for f in files)
     tiffs = sum(1 for f in files if f.suffix == ".tif")
@@ -320,7 +340,7 @@ def main() -> None:
             got = {k: counts[k] for k in want}
             per_hour = len(files) / seconds * 3600
             print(f"[bench] {n} worker(s): {seconds:.1f} s ({received:.1f} s receiving), {per_hour:,.0f} images/h, "
-                  f"{per_hour * 24:,.0f} a day; {got}", flush=True)
+                  f"{per_hour * 24:,.0f} a day, 11,000 images in {11_000 / per_hour:.1f} h; {got}", flush=True)
             if got != want:
                 sys.exit(f"[bench] outcome differs from the batch's design: want {want}, got {got}; "
                          f"failed: {counts['failed']}")

@@ -217,7 +217,7 @@ def _grey(image: pyvips.Image) -> pyvips.Image:
     return (image.colourspace("b-w") if image.bands >= 3 else image)[0].cast("uchar")
 
 
-def _decoded(pixels: bytes, width: int, height: int, found: list[dict], **options) -> list[dict]:
+def _decoded(pixels: bytes | bytearray, width: int, height: int, found: list[dict], **options) -> list[dict]:
     """Add each new code zxing reads in a greyscale buffer to `found` (the raw text, unchecked);
     returns the new ones."""
     view = zxingcpp.ImageView(pixels, width, height, zxingcpp.ImageFormat.Lum)  # borrows `pixels`
@@ -266,7 +266,7 @@ def read_barcodes_full(path: Path, mime_type: str, *, strip: int = 2048, overlap
     return found
 
 
-def _windows(path: Path, mime_type: str, *, strip: int, overlap: int) -> Iterator[tuple[bytes, int]]:
+def _windows(path: Path, mime_type: str, *, strip: int, overlap: int) -> Iterator[tuple[bytearray, int]]:
     """Overlapping row windows of one grey band, decoded by libvips in a thread of its own, so
     the decode of the next window overlaps zxing reading this one (libvips releases the GIL)."""
     try:
@@ -291,8 +291,9 @@ def _windows(path: Path, mime_type: str, *, strip: int, overlap: int) -> Iterato
         rows += data
         fresh += len(data) // width
         if fresh >= strip:
-            windows.put(bytes(rows))
-            rows, fresh = rows[len(rows) - min(len(rows), overlap * width):], 0
+            window = rows  # handed over whole, not copied: the next window starts from its tail
+            rows, fresh = window[len(window) - min(len(window), overlap * width):], 0
+            windows.put(window)
         return len(data)
 
     def decode() -> None:
@@ -301,7 +302,7 @@ def _windows(path: Path, mime_type: str, *, strip: int, overlap: int) -> Iterato
             target.on_write(take)
             grey.rawsave_target(target)
             if fresh:
-                windows.put(bytes(rows))
+                windows.put(rows)
             windows.put(None)
         except pyvips.Error as exc:
             windows.put(exc)

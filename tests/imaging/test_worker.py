@@ -2,6 +2,7 @@
 loses nothing and leaves no duplicate rows or orphan files (DESIGN §5 Celery rules). The whole
 worker killed and restarted: test_recovery.py."""
 
+import os
 import time
 
 import pytest
@@ -53,8 +54,10 @@ def _wait_for(predicate, timeout=90, message="condition"):
 def _mid_derivative(media):
     """An image whose render stage is running and has already written some derivative files."""
     for asset in ImageAsset.objects.filter(status=ImageAsset.Status.IDENTIFIED):
-        if list((media / "derivatives" / asset.sha256).rglob("*.jpg")):
-            return asset
+        # os.walk, not rglob: a staging folder renamed into place while we look is skipped, not an error.
+        for _root, _dirs, names in os.walk(media / "derivatives" / asset.sha256):
+            if any(name.endswith(".jpg") for name in names):
+                return asset
     return None
 
 

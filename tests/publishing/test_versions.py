@@ -187,3 +187,31 @@ def test_a_real_worker_publishes_a_queued_version(transactional_db, celery_worke
         version.refresh_from_db()
     assert (version.status, version.number, version.records_total, version.attempts) == ("published", "1.0", 4, 1)
     assert version.lease_owner == "" and version.lease_expires_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_publishes_at_the_same_moment_leave_one_build(dataset, collection):
+    import threading
+
+    from django.db import connection
+
+    published(collection, 1)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def publish_now():
+        try:
+            barrier.wait()
+            dataset_publish(dataset=dataset)
+            outcomes.append("queued")
+        except ValidationError as exc:
+            outcomes.append(exc.messages[0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publish_now) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == sorted(["queued", PUBLISH_IN_PROGRESS])
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 1

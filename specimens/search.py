@@ -84,9 +84,10 @@ def _facet_unpivot_sql(alias: str = "r") -> str:
 # --- map grid -----------------------------------------------------------------------------------
 
 # Cell sizes in degrees from the world down to a town; the first GRID_STORED are kept in GridCount.
+# An unfiltered map zoomed in further reads the finest stored level (cells of 0.05°, about 5 km).
 GRID_SIZES = (Decimal("10"), Decimal("5"), Decimal("2"), Decimal("1"), Decimal("0.5"), Decimal("0.2"),
               Decimal("0.1"), Decimal("0.05"), Decimal("0.02"), Decimal("0.01"))
-GRID_STORED = 5
+GRID_STORED = 8
 
 
 def grid_level_for_zoom(zoom: int) -> int:
@@ -265,7 +266,7 @@ def search_rebuild() -> int:
     """Every row and count again from the specimens (a new database, generate_specimens, or counts
     a raw DELETE of published records left behind). Returns the number of rows written."""
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}, specimens_facetcount, specimens_gridcount")
+        cursor.execute(f"TRUNCATE {TABLE}")
         # Written in taxonomic order, so the rows of one family or genus share a few heap pages: a
         # filtered page or facet sample reads those pages, not one random page per match. Rows the
         # services add later go to the end; the next rebuild puts them in their place.
@@ -273,6 +274,15 @@ def search_rebuild() -> int:
                           ("kingdom", "phylum", "class_name", '"order"', "family", "name_key", "specimen_id"))
         cursor.execute(f"INSERT INTO {TABLE} ({', '.join(SEARCH_COLUMNS)}) {_rows_select_sql('true')} ORDER BY {order}")
         written = cursor.rowcount
+    search_counts_rebuild()
+    return written
+
+
+@transaction.atomic
+def search_counts_rebuild() -> None:
+    """FacetCount and GridCount again from SpecimenSearch as it is."""
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE specimens_facetcount, specimens_gridcount")
         cursor.execute(
             f"INSERT INTO specimens_facetcount (facet, value, n) SELECT f.facet, f.value, count(*) "
             f"FROM {TABLE} r {_facet_unpivot_sql('r')} WHERE f.value <> '' GROUP BY 1, 2")
@@ -280,7 +290,6 @@ def search_rebuild() -> int:
             f"INSERT INTO specimens_gridcount (level, west, south, size, n) SELECT g.level, g.west, g.south, g.size, "
             f"count(*) FROM {TABLE} r {_stored_cells_sql('r')} WHERE r.decimal_latitude IS NOT NULL GROUP BY 1, 2, 3, 4")
         cursor.execute(f"ANALYZE {TABLE}")
-    return written
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -537,7 +546,10 @@ def search_where_sql(params: SearchParams, *, alias: str = "r") -> tuple[str, li
     if params.has_image:
         clauses.append("r.has_image")
     if params.year:
-        clauses.append("r.year BETWEEN %s AND %s")
+        # Written on the year sort's own key when sorting by year, so its index range-scans the years
+        # asked for (the same rows: the keys' stand-ins for "no year" lie outside any year range).
+        column = {"year": "COALESCE(r.year, 32767)", "-year": "COALESCE(r.year, -32768)"}.get(params.sort, "r.year")
+        clauses.append(f"{column} BETWEEN %s AND %s")
         values += list(params.year)
     if params.mids_level is not None:
         clauses.append("r.mids_level = %s")
@@ -640,9 +652,8 @@ def _page(params: SearchParams, size: int) -> SearchPage:
     sort_after_filter = False
     if not params.is_unfiltered:
         # Taxonomic and text conditions match rows that cluster in name order; others (year, place,
-        # MIDS level) spread evenly, and walking the sort index finds a page of them at once.
-        clustered = bool(params.q or params.names or params.recorded_by
-                         or any(name in params.filters for name in TAXONOMIC_FILTERS))
+        # collector, MIDS level) spread evenly, and walking the sort index finds a page of them at once.
+        clustered = bool(params.q or params.names or any(name in params.filters for name in TAXONOMIC_FILTERS))
         where, values = search_where_sql(params)
         estimate = _estimate(where, values)
         sort_after_filter = estimate <= (SORT_AFTER_FILTER_UP_TO if clustered else FACET_SAMPLE)
@@ -764,8 +775,8 @@ def search_grid(params: SearchParams, *, zoom: int, extent: tuple[float, float, 
                 {"uuid": str(p["uuid"]), "name": p["scientific_name"], "catalog_number": p["catalog_number"],
                  "institution": p["institution_code"], "lat": float(p["decimal_latitude"]),
                  "lon": float(p["decimal_longitude"]), "grain": float(p["coordinate_grain"])} for p in points]}
-        if params.is_unfiltered and level < GRID_STORED:
-            cell_where, cell_values = "level = %s AND n > 0", [level]
+        if params.is_unfiltered:
+            cell_where, cell_values = "level = %s AND n > 0", [min(level, GRID_STORED - 1)]
             if extent is not None:
                 west, south, east, north = extent
                 cell_where += " AND south + size >= %s AND south <= %s"

@@ -41,6 +41,7 @@ FACET_SAMPLE = 5_000
 # before its first match.
 SORT_AFTER_FILTER_UP_TO = 100_000
 POINTS_MAX = 5_000  # the map draws points below this many located matches, grid cells above
+GRID_SAMPLE = 20_000  # a filtered map counts cells over at most this many matches; above, scaled estimates
 FACET_TOP = 10
 Q_MAX_CHARS = 500
 Q_MAX_WORDS = 12
@@ -766,6 +767,7 @@ def search_grid(params: SearchParams, *, zoom: int, extent: tuple[float, float, 
         where = f"{where} AND r.decimal_latitude IS NOT NULL"
     level = grid_level_for_zoom(zoom)
     size = GRID_SIZES[level]
+    estimated = False
     with _Timeout():
         points = _fetch(
             f"SELECT r.uuid, r.scientific_name, r.catalog_number, r.institution_code, r.decimal_latitude, "
@@ -789,7 +791,13 @@ def search_grid(params: SearchParams, *, zoom: int, extent: tuple[float, float, 
             west_sql, south_sql, size_sql = _cell_sql(f"{size}::numeric")
             cells = _fetch(
                 f"SELECT {west_sql} AS west, {south_sql} AS south, {size_sql} AS size, count(*) AS n "
-                f"FROM {TABLE} r WHERE {where} GROUP BY 1, 2, 3", values)
-    return {"mode": "cells", "level": level, "size": float(size), "cells": [
+                f"FROM (SELECT r.decimal_latitude, r.decimal_longitude, r.coordinate_grain FROM {TABLE} r "
+                f"WHERE {where} LIMIT %s) r GROUP BY 1, 2, 3", [*values, GRID_SAMPLE + 1])
+            sampled = sum(c["n"] for c in cells)
+            if sampled > GRID_SAMPLE:  # a broad search: the cells of a sample, scaled to the estimate
+                scale = max(_estimate(where, values), sampled) / sampled
+                cells = [{**c, "n": max(1, round(c["n"] * scale))} for c in cells]
+                estimated = True
+    return {"mode": "cells", "level": level, "size": float(size), "estimated": estimated, "cells": [
         {"west": float(c["west"]), "south": float(c["south"]), "size": float(c["size"]), "count": int(c["n"])}
         for c in cells]}

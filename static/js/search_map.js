@@ -117,11 +117,12 @@
       if (data.cells.length <= LABELS_MAX) {
         var label = L.divIcon({ className: "grid-cell-label", html: "", iconSize: [48, 16] });
         var marker = L.marker([c.south + c.size / 2, c.west + c.size / 2], { icon: label, interactive: false, keyboard: false });
-        marker.on("add", function () { marker.getElement().textContent = compact(c.count); });
+        marker.on("add", function () { marker.getElement().textContent = (data.estimated ? "~" : "") + compact(c.count); });
         results.addLayer(marker);
       }
     });
-    say(data.cells.length.toLocaleString() + " cells of " + data.size + "°; darker cells hold more records.");
+    say(data.cells.length.toLocaleString() + " cells of " + data.size + "°; darker cells hold more records." +
+        (data.estimated ? " Counts are estimates (a broad search)." : ""));
   }
 
   function refresh() {

@@ -191,3 +191,33 @@ def test_export_dwca_writes_a_dataset(dataset, collection, tmp_path):
     read = archive_read(tmp_path / "d.zip")
     assert len(read["core"]) == 3
     assert eml_problems(zipfile.ZipFile(tmp_path / "d.zip").read("eml.xml")) == []
+
+
+def test_label_images_of_sensitive_records_stay_out_where_the_collection_asks(dataset, collection, tmp_path):
+    label = {"uuid": "0b6f1a0e-0000-4000-8000-00000000000a", "order": 1, "kind": "label",
+             "iiif_service": "/iiif/3/0b6f1a0e-0000-4000-8000-00000000000a"}
+    sheet = {"uuid": "0b6f1a0e-0000-4000-8000-00000000000b", "order": 0, "kind": "specimen",
+             "iiif_service": "/iiif/3/0b6f1a0e-0000-4000-8000-00000000000b"}
+    (secret,) = published(collection, 1, locality_sensitivity="withhold", media=[sheet, label])
+    (plain,) = published(collection, 1, media=[{**sheet, "uuid": "x1", "iiif_service": "/iiif/3/x1"},
+                                               {**label, "uuid": "x2", "iiif_service": "/iiif/3/x2"}])
+    write(dataset, tmp_path / "a.zip")
+    read = archive_read(tmp_path / "a.zip")
+    media = {(core, m["http://purl.org/dc/terms/identifier"].split("/iiif/3/")[1].split("/")[0])
+             for core, m in read["extensions"]["http://rs.gbif.org/terms/1.0/Multimedia"]}
+    assert media == {(secret.occurrence_id, sheet["uuid"]), (plain.occurrence_id, "x1"), (plain.occurrence_id, "x2")}
+    row = next(r for r in read["core"] if r[DWC + "occurrenceID"] == secret.occurrence_id)
+    assert label["uuid"] not in row[DWC + "associatedMedia"] and sheet["uuid"] in row[DWC + "associatedMedia"]
+
+
+def test_a_saved_filter_narrows_the_dataset(dataset, collection, tmp_path):
+    plants = Taxon.objects.create(name="Bellis", rank="genus", path="zz00002", kingdom="Plantae", family="Asteraceae")
+    fungi = Taxon.objects.create(name="Amanita", rank="genus", path="zz00003", kingdom="Fungi", family="Amanitaceae")
+    published(collection, 2, taxon=plants)
+    published(collection, 1, taxon=fungi)
+    published(collection, 1, taxon=plants, type_status="holotype")
+    dataset.record_filter = {"kingdom": "Plantae", "type_specimens_only": True}
+    dataset.save()
+    write(dataset, tmp_path / "a.zip")
+    (row,) = archive_read(tmp_path / "a.zip")["core"]
+    assert (row[DWC + "kingdom"], row[DWC + "typeStatus"]) == ("Plantae", "holotype")

@@ -215,3 +215,19 @@ def test_two_publishes_at_the_same_moment_leave_one_build(dataset, collection):
         thread.join(30)
     assert sorted(outcomes) == sorted(["queued", PUBLISH_IN_PROGRESS])
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_build_that_keeps_dying_fails_with_a_reason_and_stale_builds_are_found(dataset, collection):
+    from publishing import jobs
+
+    published(collection, 1)
+    version = dataset_publish(dataset=dataset)
+    DatasetVersion.objects.filter(pk=version.pk).update(status="building", attempts=3, queued_at=timezone.now() - timedelta(minutes=5),
+                                                        lease_expires_at=timezone.now() - timedelta(minutes=1))
+    assert jobs.stale_ids(DatasetVersion, unsettled=["queued", "building"], patience=timedelta(minutes=30)) == [version.pk]
+    assert jobs.stale_ids(DatasetVersion, unsettled=["queued", "building"], patience=timedelta(minutes=30)) == []  # sent once per lapse
+    dataset_version_build(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == "failed" and "stopped 3 times" in version.error
+    assert not DatasetVersion.objects.filter(status="published").exists()

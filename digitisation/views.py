@@ -204,10 +204,18 @@ def dashboard(request):
         chart["key"] = key
         chart.setdefault("none_text", "—")
         chart["csv_url"] = f"{reverse('digitisation:dashboard_csv', args=[key])}?{query}"
+    progress = charts["progress"]["projects"]
+    totals = {"projects": len(progress), "done": sum(r["done"] for r in progress),
+              "target": sum(r["target"] for r in progress),
+              "on_track": sum(1 for r in progress if r["on_track"]),
+              "late": sum(1 for r in progress if r["forecast"] is not None and not r["on_track"])}
+    totals["percent"] = round(100 * totals["done"] / totals["target"], 1) if totals["target"] else None
+    # The headline cards show the projects that need attention first: late, then no forecast, then on track.
+    headline = sorted(progress, key=lambda r: (r["on_track"], r["forecast"] is None))[:4]
     institutions = institution_list_for(user=request.user) if filters.scope == ALL or len(filters.scope) > 1 else None
     collections = filters.institution.collections.order_by("code") if filters.institution else None
     return render(request, "digitisation/staff/dashboard.html", {
-        "filters": filters, "charts": charts, "query": query,
+        "filters": filters, "charts": charts, "query": query, "totals": totals, "headline": headline,
         "institutions": institutions, "collections": collections,
         "batches": batch_list_in(user=request.user, filters=filters) if filters.institution else None,
         "programme_wide": filters.scope == ALL, "planning_rates": PLANNING_RATES,

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core import signing
 from django.db.models import Q
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
@@ -339,3 +339,18 @@ def _inline_add(request, uuid, form_class, service, form_name: str, template: st
     specimen.refresh_from_db()
     context = {"specimen": specimen, **specimen_detail_related(specimen=specimen), form_name: form, "can_edit": True}
     return render(request, f"specimens/staff/{template}", context, status=400 if form.errors else 200)
+
+
+def _media_context(specimen) -> dict:
+    """IIIF info.json URLs for the deep-zoom viewer of the staff record page (the images themselves
+    come from imaging); the public page has its own in portal/views.py."""
+    import json
+
+    services = [f"{m['iiif_service']}/info.json" for m in specimen.media]
+    manifest = ""
+    if services:
+        try:
+            manifest = reverse("imaging:specimen_manifest", kwargs={"uuid": specimen.uuid})
+        except NoReverseMatch:
+            pass
+    return {"media_services": services, "media_services_json": json.dumps(services), "manifest_url": manifest}

@@ -109,13 +109,14 @@ def search(request):
     try:
         params = search_params_parse(request.GET)
     except SearchInputError as exc:
-        return render(request, "portal/search.html", {"error": exc.message, "sorts": SORTS}, status=400)
+        typed = SearchParams(q=" ".join(request.GET.get("q", "").split())[:200])  # the box keeps what was typed
+        return render(request, "portal/search.html", {"error": exc.message, "params": typed}, status=400)
     size = GRID_PAGE_SIZE if params.view == "grid" else PAGE_SIZE
     try:
         page = search_page(params, size=size)
         summary = search_summary(page.params)
     except SearchTimeout as exc:
-        return render(request, "portal/search.html", {"error": str(exc), "params": params, "sorts": SORTS}, status=503)
+        return render(request, "portal/search.html", {"error": str(exc), "params": params}, status=503)
     shown = page.params  # a forgiven typo searches exact names instead
     views = [{"name": v, "label": label, "href": _url([*params.query_items(without="view"), *([("view", v)] if v != "list" else [])]),
               "current": params.view == v} for v, label in (("list", "List"), ("grid", "Images"), ("map", "Map"))]

@@ -114,7 +114,9 @@
         window.location.href = searchUrl({ bbox: boxParam(c.south, c.west, c.south + c.size, c.west + c.size), view: null });
       });
       results.addLayer(rect);
-      if (data.cells.length <= LABELS_MAX) {
+      var corner = map.latLngToContainerPoint([c.south, c.west]);
+      var across = map.latLngToContainerPoint([c.south, c.west + c.size]).x - corner.x;
+      if (data.cells.length <= LABELS_MAX && across >= 40) {  // a label only where it fits
         var label = L.divIcon({ className: "grid-cell-label", html: "", iconSize: [48, 16] });
         var marker = L.marker([c.south + c.size / 2, c.west + c.size / 2], { icon: label, interactive: false, keyboard: false });
         marker.on("add", function () { marker.getElement().textContent = (data.estimated ? "~" : "") + compact(c.count); });

@@ -97,7 +97,9 @@ def build(specimens: int, events: int) -> None:
                 WHERE u.username LIKE 'dash%.digitiser%'
                   AND c.code = (ARRAY['HERB','ENT','ZOO'])[1 + (substring(u.username from 'digitiser([0-9]+)$')::int % 18) % 3]
             """)
-            cursor.execute("CREATE INDEX ON slot (collection_id, stage_no)")
+            cursor.execute("CREATE TEMP TABLE worker AS SELECT DISTINCT ON (collection_id, stage_no) * FROM slot "
+                           "ORDER BY collection_id, stage_no, user_id")
+            cursor.execute("ANALYZE slot; ANALYZE worker")
             transitions = int(events * 0.6)
             # Specimen-stage transitions: each specimen's stages in order, days apart, over two years.
             cursor.execute("""
@@ -106,13 +108,14 @@ def build(specimens: int, events: int) -> None:
                      occurred_at, source, note, recorded_at)
                 SELECT s.institution_id, s.collection_id, p.id, NULL, (ARRAY['databased','imaged','transcribed',
                        'georeferenced','verified','published'])[k + 1], s.id, 1, NULL,
-                       (SELECT sl.user_id FROM slot sl WHERE sl.collection_id = s.collection_id AND sl.stage_no = k LIMIT 1),
+                       w.user_id,
                        %(start)s::timestamptz + ((s.id * 7919) %% 700) * interval '1 day' + k * interval '4 days'
                          + (s.id %% 480) * interval '1 minute' + interval '8 hours',
                        'auto', '', now()
                 FROM (SELECT id, institution_id, collection_id FROM specimens_specimen
                       WHERE collection_id IN (SELECT collection_id FROM slot) ORDER BY id LIMIT %(specimens)s) s
                 CROSS JOIN generate_series(0, 5) k
+                JOIN worker w ON w.collection_id = s.collection_id AND w.stage_no = k
                 JOIN digitisation_project p ON p.institution_id = s.institution_id AND p.name LIKE 'DASH%%'
                 ON CONFLICT DO NOTHING
             """, {"start": start, "specimens": transitions // 6 + 1})
@@ -149,8 +152,10 @@ def build(specimens: int, events: int) -> None:
                                      interval '7 days') d
                 CROSS JOIN institutions_collection c
                 CROSS JOIN (VALUES (NULL::int, 0.05), (-1, 0.05), (0, 0.2), (1, 0.45), (2, 0.2), (3, 0.05)) AS l(level, share)
-                WHERE c.institution_id IN (SELECT institution_id FROM slot)
+                WHERE c.institution_id IN (SELECT institution_id FROM institutions_membership m
+                                           JOIN auth_user u ON u.id = m.user_id WHERE u.username LIKE 'dash%%')
             """, {"per": per_collection, "start": start, "today": today})
+            cursor.execute("ANALYZE digitisation_midssnapshot")
     started = time.perf_counter()
     snapshots_take()
     log(f"today's snapshot (one pass over the specimens) in {time.perf_counter() - started:.1f} s")

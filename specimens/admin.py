@@ -1,8 +1,8 @@
 from django.contrib import admin
 
 from .models import (
-    Agent, Identification, ImportBatch, ImportRowError, ImportUndoKept, MidsAssessment, Preparation, Specimen,
-    SpecimenAgent, Taxon,
+    Agent, FacetCount, GridCount, Identification, ImportBatch, ImportRowError, ImportUndoKept, MidsAssessment,
+    Preparation, Specimen, SpecimenAgent, SpecimenSearch, Taxon,
 )
 
 
@@ -135,3 +135,36 @@ class ImportUndoKeptAdmin(admin.ModelAdmin):
     raw_id_fields = ("batch",)
     list_select_related = ("batch",)
     search_fields = ("catalog_number",)
+
+
+class SearchReadOnlyAdmin(admin.ModelAdmin):
+    """A window only: specimens.search writes these rows (`manage.py search_rebuild` redoes them)."""
+
+    def has_add_permission(self, request):
+        return request.method in ("GET", "HEAD")  # the form may be looked at, never saved
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpecimenSearch)
+class SpecimenSearchAdmin(SearchReadOnlyAdmin):
+    list_display = ("specimen_id", "collection_code", "catalog_number", "scientific_name", "country", "mids_level")
+    search_fields = ("=catalog_number_normalised",)
+    show_full_result_count = False  # no COUNT(*) over millions
+    exclude = ("document",)
+
+
+@admin.register(FacetCount)
+class FacetCountAdmin(SearchReadOnlyAdmin):
+    list_display = ("facet", "value", "n")
+    list_filter = ("facet",)
+
+
+@admin.register(GridCount)
+class GridCountAdmin(SearchReadOnlyAdmin):
+    list_display = ("level", "west", "south", "size", "n")
+    list_filter = ("level",)

@@ -12,24 +12,25 @@ from specimens.dates import slash_order_detect
 
 from .fields import IMPORT_FIELDS, INTEGER, INTEGER_MAX_LENGTH, NUMBER, NUMBER_MAX_LENGTH, TAXON_TERMS
 from .load import media_load
-from .sql import literal, sql_copy, sql_execute, sql_fetch, sql_text, uuid7_sql
+from .sql import sql_copy, sql_execute, sql_fetch, uuid7_sql
 from .values import basis_of_record_read, event_date_from_parts, event_date_read, license_read
 
 YMD_KEY_SEPARATOR = "\x1f"  # joins a row's year, month and day texts into one value-map key (chr(31) in SQL)
 
 
 def rows_prepare(run) -> None:
-    sql_execute(
-        f'CREATE UNLOGGED TABLE "{run.maps}" (term text, raw text, value text, start_date date, end_date date, '
+    stage, value_map = psql.Identifier(run.stage), psql.Identifier(run.maps)
+    sql_execute(psql.SQL(
+        "CREATE UNLOGGED TABLE {} (term text, raw text, value text, start_date date, end_date date, "
         "year int, month int, day int, error text, java boolean DEFAULT false, time text, changed boolean DEFAULT false)"
-    )
+    ).format(value_map))
     today = timezone.localdate()
     rows = []
     for term in ("eventDate", "basisOfRecord", "license"):
         if term not in run.columns:
             continue
-        raws = [raw for (raw,) in sql_fetch(
-            f"SELECT DISTINCT {run.raw(term)} FROM \"{run.stage}\" s WHERE {run.raw(term)} IS NOT NULL")]
+        raws = [raw for (raw,) in sql_fetch(psql.SQL("SELECT DISTINCT {0} FROM {1} s WHERE {0} IS NOT NULL").format(
+            run.raw(term), stage))]
         if term == "eventDate":
             rows += _event_dates_read(run, raws, today=today)
             continue
@@ -37,18 +38,16 @@ def rows_prepare(run) -> None:
             value, error = (basis_of_record_read if term == "basisOfRecord" else license_read)(raw)
             rows.append((term, raw, value, None, None, None, None, None, error, False, None, False))
     if "year" in run.columns:  # eventDate derived from year/month/day where the row has none
-        empty = f"{run.raw('eventDate')} IS NULL" if "eventDate" in run.columns else "true"
-        parts = sql_fetch(
-            f"SELECT DISTINCT {run.raw('year')}, {run.raw('month')}, {run.raw('day')} FROM \"{run.stage}\" s "
-            f"WHERE {empty} AND {run.raw('year')} IS NOT NULL"
-        )
+        empty = psql.SQL("{} IS NULL").format(run.raw("eventDate")) if "eventDate" in run.columns else psql.SQL("true")
+        parts = sql_fetch(psql.SQL("SELECT DISTINCT {}, {}, {} FROM {} s WHERE {} AND {} IS NOT NULL").format(
+            run.raw("year"), run.raw("month"), run.raw("day"), stage, empty, run.raw("year")))
         for year, month, day in parts:
             reading = event_date_from_parts(year, month, day, today=today)
             rows.append(("ymd", YMD_KEY_SEPARATOR.join(p or "" for p in (year, month, day)), reading.text or None,
                          reading.start, reading.end, reading.year, reading.month, reading.day, reading.error,
                          False, None, False))
     sql_copy(run.maps, None, rows)
-    sql_execute(f'CREATE INDEX ON "{run.maps}" (term, raw)')
+    sql_execute(psql.SQL("CREATE INDEX ON {} (term, raw)").format(value_map))
     _rewritten_dates_warn(run)
     if run.media_files:
         with run.phase("media"):
@@ -77,11 +76,10 @@ def _rewritten_dates_warn(run) -> None:
     if "eventDate" not in run.columns:
         return
     for java in (True, False):
-        found = sql_fetch(
-            f"SELECT m.raw, m.value, count(*) OVER () FROM \"{run.stage}\" s JOIN \"{run.maps}\" m "
-            f"ON m.term = 'eventDate' AND m.raw = {run.raw('eventDate')} AND m.changed AND m.java = %s LIMIT 1",
-            [java],
-        )
+        found = sql_fetch(psql.SQL(
+            "SELECT m.raw, m.value, count(*) OVER () FROM {} s JOIN {} m "
+            "ON m.term = 'eventDate' AND m.raw = {} AND m.changed AND m.java = %s LIMIT 1"
+        ).format(psql.Identifier(run.stage), psql.Identifier(run.maps), run.raw("eventDate")), [java])
         if not found:
             continue
         raw, iso, count = found[0]
@@ -104,92 +102,103 @@ def _rows_build(run) -> None:
     # every use) and draws the id a new row will get: the links then need no join back
     # through the uuid index.
     used = sorted({run.columns[t] for t in run.columns} | ({run.archive.core.id_index} if run.media_files else set()))
-    inner = ", ".join(f"NULLIF(btrim(\"c{i}\"), '') AS \"t{i}\"" for i in used)
-    source = (f'(SELECT line, nextval({literal(_specimen_sequence(run))}::regclass) AS new_id, {inner} '
-              f'FROM "{run.stage}" OFFSET 0) s')
+    inner = psql.SQL(", ").join(psql.SQL("NULLIF(btrim({}), '') AS {}").format(
+        psql.Identifier(f"c{i}"), psql.Identifier(f"t{i}")) for i in used)
+    source = psql.SQL("(SELECT line, nextval({}::regclass) AS new_id, {} FROM {} OFFSET 0) s").format(
+        psql.Literal(_specimen_sequence(run)), inner, psql.Identifier(run.stage))
+    SQL = psql.SQL  # noqa: N806 — the constant pieces below read as SQL
 
-    def raw(term: str) -> str:
-        return f's."t{run.columns[term]}"' if term in run.columns else "NULL::text"
+    def raw(term: str) -> psql.Composable:
+        return psql.Identifier("s", f"t{run.columns[term]}") if term in run.columns else SQL("NULL::text")
 
-    select = ["s.line", "s.new_id"]
+    def named(expression: psql.Composable, name: str) -> psql.Composed:
+        return SQL("{} AS {}").format(expression, psql.Identifier(name))
+
+    select: list[psql.Composable] = [SQL("s.line"), SQL("s.new_id")]
     for field in IMPORT_FIELDS:
         term, name = field.term, field.name
         value = raw(term)
         if term not in run.columns and term != "catalogNumber":
             continue
         if field.kind == "text":
-            expression = f"upper({value})" if name == "country_code" else value
-            select.append(f'{expression} AS "{name}"')
+            select.append(named(SQL("upper({})").format(value) if name == "country_code" else value, name))
         elif field.kind in ("float", "decimal", "int"):
-            cast = {"decimal": "numeric", "float": "float8", "int": "bigint"}[field.kind]
+            cast = SQL({"decimal": "numeric", "float": "float8", "int": "bigint"}[field.kind])
             pattern, longest = (INTEGER, INTEGER_MAX_LENGTH) if field.kind == "int" else (NUMBER, NUMBER_MAX_LENGTH)
-            select.append(f"{value} AS \"{name}__raw\"")
-            typed = f"({value})::{cast}"
+            select.append(named(value, f"{name}__raw"))
+            typed = SQL("({})::{}").format(value, cast)
             if field.soft and field.low is not None:  # out of range: dropped, not stored
-                typed = f"CASE WHEN {typed} BETWEEN {field.low} AND {field.high} THEN {typed} END"
+                typed = SQL("CASE WHEN {typed} BETWEEN {low} AND {high} THEN {typed} END").format(
+                    typed=typed, low=psql.Literal(field.low), high=psql.Literal(field.high))
             # Nested CASE: the cast runs only on text the pattern accepted.
-            select.append(f"CASE WHEN length({value}) <= {longest} AND {value} ~ '{pattern}' THEN {typed} END AS \"{name}\"")
+            select.append(named(SQL("CASE WHEN length({value}) <= {longest} AND {value} ~ {pattern} THEN {typed} END").format(
+                value=value, longest=psql.Literal(longest), pattern=psql.Literal(pattern), typed=typed), name))
     if run.has_dates:
         # eventDate as read (md), else as derived from year/month/day (my): one of them per row.
         maps = [m for m, term in (("md", "eventDate"), ("my", "year")) if term in run.columns]
 
-        def either(column: str) -> str:
-            return f"coalesce({', '.join(f'{m}.{column}' for m in maps)})" if len(maps) > 1 else f"{maps[0]}.{column}"
+        def either(column: str) -> psql.Composable:
+            found = [psql.Identifier(m, column) for m in maps]
+            return SQL("coalesce({})").format(SQL(", ").join(found)) if len(found) > 1 else found[0]
 
         select += [
-            f"{raw('eventDate')} AS event_date__raw", f"{either('value')} AS event_date",
-            f"{either('start_date')} AS event_date_start", f"{either('end_date')} AS event_date_end",
-            f"{either('year')} AS event_year", f"{either('month')} AS event_month", f"{either('day')} AS event_day",
+            named(raw("eventDate"), "event_date__raw"), named(either("value"), "event_date"),
+            named(either("start_date"), "event_date_start"), named(either("end_date"), "event_date_end"),
+            named(either("year"), "event_year"), named(either("month"), "event_month"), named(either("day"), "event_day"),
         ]
         if "eventDate" in run.columns:
-            select += ["md.error AS event_date__error", "md.java AS event_date__java", "md.time AS event_date_time",
-                       "md.changed AS event_date__changed"]
+            select += [SQL("md.error AS event_date__error"), SQL("md.java AS event_date__java"),
+                       SQL("md.time AS event_date_time"), SQL("md.changed AS event_date__changed")]
         if "year" in run.columns:
-            select += [f"concat_ws('-', {raw('year')}, {raw('month')}, {raw('day')}) AS ymd__raw", "my.error AS ymd__warning"]
+            select += [named(SQL("concat_ws('-', {}, {}, {})").format(raw("year"), raw("month"), raw("day")), "ymd__raw"),
+                       SQL("my.error AS ymd__warning")]
     if "basisOfRecord" in run.columns:
-        select += [f"{raw('basisOfRecord')} AS basis_of_record__raw", "mb.value AS basis_of_record",
-                   "mb.error AS basis_of_record__error"]
+        select += [named(raw("basisOfRecord"), "basis_of_record__raw"), SQL("mb.value AS basis_of_record"),
+                   SQL("mb.error AS basis_of_record__error")]
     if "license" in run.columns:
-        select += [f"{raw('license')} AS license__raw", "ml.value AS license", "ml.error AS license__error"]
-    taxon_parts = [f"coalesce({raw(t)}, '')" for t in TAXON_TERMS]
-    select.append(f"concat_ws(chr(31), {', '.join(taxon_parts)}) AS taxon_key")
+        select += [named(raw("license"), "license__raw"), SQL("ml.value AS license"), SQL("ml.error AS license__error")]
+
+    def key_of(terms) -> psql.Composed:  # the texts joined by chr(31), as the value map keys them
+        return SQL("concat_ws(chr(31), {})").format(SQL(", ").join(SQL("coalesce({}, '')").format(raw(t)) for t in terms))
+
+    select.append(named(key_of(TAXON_TERMS), "taxon_key"))
     occurrence = raw("occurrenceID")
+    collection = psql.Literal(run.collection.pk)
     select += [
-        f"{occurrence} AS occurrence_id__raw",
-        f"CASE WHEN {occurrence} ~* '^(https?://|urn:|doi:)[^[:space:]]+$' THEN {occurrence} END AS occurrence_uri",
-        "coalesce(ec.id, CASE WHEN eo.collection_id = %(collection)s THEN eo.id END) AS match_id",
-        "(eo.id IS NOT NULL AND (eo.collection_id <> %(collection)s OR eo.id <> coalesce(ec.id, eo.id))) AS occurrence_taken",
-        f"{sql_text(uuid7_sql(psql.SQL('s.new_id')))} AS uuid",
+        named(occurrence, "occurrence_id__raw"),
+        named(SQL("CASE WHEN {0} ~* '^(https?://|urn:|doi:)[^[:space:]]+$' THEN {0} END").format(occurrence),
+              "occurrence_uri"),
+        named(SQL("coalesce(ec.id, CASE WHEN eo.collection_id = {} THEN eo.id END)").format(collection), "match_id"),
+        named(SQL("(eo.id IS NOT NULL AND (eo.collection_id <> {} OR eo.id <> coalesce(ec.id, eo.id)))").format(collection),
+              "occurrence_taken"),
+        named(uuid7_sql(SQL("s.new_id")), "uuid"),
     ]
     if run.media_files:
-        select.append(f's."t{run.archive.core.id_index}" AS core_id')
+        select.append(named(psql.Identifier("s", f"t{run.archive.core.id_index}"), "core_id"))
+    value_map = psql.Identifier(run.maps)
     joins = []
     if "eventDate" in run.columns:
-        joins.append(f"LEFT JOIN \"{run.maps}\" md ON md.term = 'eventDate' AND md.raw = {raw('eventDate')}")
+        joins.append(SQL("LEFT JOIN {} md ON md.term = 'eventDate' AND md.raw = {}").format(value_map, raw("eventDate")))
     if "year" in run.columns:
-        key = ", ".join(f"coalesce({raw(t)}, '')" for t in ("year", "month", "day"))
-        joins.append(f"LEFT JOIN \"{run.maps}\" my ON my.term = 'ymd' AND my.raw = concat_ws(chr(31), {key}) "
-                     f"AND {raw('eventDate')} IS NULL")
+        joins.append(SQL("LEFT JOIN {} my ON my.term = 'ymd' AND my.raw = {} AND {} IS NULL").format(
+            value_map, key_of(("year", "month", "day")), raw("eventDate")))
     if "basisOfRecord" in run.columns:
-        joins.append(f"LEFT JOIN \"{run.maps}\" mb ON mb.term = 'basisOfRecord' AND mb.raw = {raw('basisOfRecord')}")
+        joins.append(SQL("LEFT JOIN {} mb ON mb.term = 'basisOfRecord' AND mb.raw = {}").format(
+            value_map, raw("basisOfRecord")))
     if "license" in run.columns:
-        joins.append(f"LEFT JOIN \"{run.maps}\" ml ON ml.term = 'license' AND ml.raw = {raw('license')}")
-    joins.append(
-        "LEFT JOIN specimens_specimen ec ON ec.collection_id = %(collection)s "
-        f"AND ec.catalog_number = {raw('catalogNumber')}"
-    )
-    joins.append(f"LEFT JOIN specimens_specimen eo ON eo.occurrence_id = {occurrence}")
-    sql_execute(
-        f'CREATE UNLOGGED TABLE "{run.rows}" AS SELECT {", ".join(select)} FROM {source} {" ".join(joins)}',
-        {"collection": run.collection.pk},
-    )
+        joins.append(SQL("LEFT JOIN {} ml ON ml.term = 'license' AND ml.raw = {}").format(value_map, raw("license")))
+    joins.append(SQL("LEFT JOIN specimens_specimen ec ON ec.collection_id = {} AND ec.catalog_number = {}").format(
+        collection, raw("catalogNumber")))
+    joins.append(SQL("LEFT JOIN specimens_specimen eo ON eo.occurrence_id = {}").format(occurrence))
+    rows = psql.Identifier(run.rows)
+    sql_execute(SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} {}").format(
+        rows, SQL(", ").join(select), source, SQL(" ").join(joins)))
     if run.media_files:  # each row's media links, in file order
-        sql_execute(f'ALTER TABLE "{run.rows}" ADD COLUMN external_media jsonb')
-        sql_execute(
-            f'UPDATE "{run.rows}" r SET external_media = m.items FROM (SELECT core_id, jsonb_agg(item ORDER BY file, line) '
-            f'AS items FROM "{run.media}" GROUP BY core_id) m WHERE m.core_id = r.core_id'
-        )
-    sql_execute(f'ANALYZE "{run.rows}"')
+        sql_execute(SQL("ALTER TABLE {} ADD COLUMN external_media jsonb").format(rows))
+        sql_execute(SQL(
+            "UPDATE {} r SET external_media = m.items FROM (SELECT core_id, jsonb_agg(item ORDER BY file, line) "
+            "AS items FROM {} GROUP BY core_id) m WHERE m.core_id = r.core_id").format(rows, psql.Identifier(run.media)))
+    sql_execute(SQL("ANALYZE {}").format(rows))
 
 
 def _specimen_sequence(run) -> str:

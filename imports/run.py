@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from psycopg import sql as psql
 
 from specimens.mids import mids_assess_import
 from specimens.models import ImportBatch, ImportRowError
@@ -158,18 +159,20 @@ class ImportRun:
                 search_import_refresh(rows_table=self.rows)
 
     # -- what the steps share
-    def col(self, term: str) -> str | None:
+    def col(self, term: str) -> psql.Identifier | None:
+        """The staging column (aliased s) that holds `term`, if the file has one."""
         index = self.columns.get(term)
-        return None if index is None else f's."c{index}"'
+        return None if index is None else psql.Identifier("s", f"c{index}")
 
     @property
     def has_dates(self) -> bool:
         """The file dates its rows: an eventDate column, or year (month, day) to derive one from."""
         return "eventDate" in self.columns or "year" in self.columns
 
-    def raw(self, term: str) -> str:
+    def raw(self, term: str) -> psql.Composable:
+        """The term's text, trimmed, NULL when empty (or when the file has no such column)."""
         column = self.col(term)
-        return f"NULLIF(btrim({column}), '')" if column else "NULL::text"
+        return psql.SQL("NULLIF(btrim({}), '')").format(column) if column else psql.SQL("NULL::text")
 
     def discard(self) -> None:
         ImportRowError.objects.filter(batch=self.batch).delete()
@@ -179,7 +182,7 @@ class ImportRun:
             self.archive.close()
         for table in (self.stage, self.rows, self.maps, self.taxa, self.agents, self.media, *self.extra_tables):
             try:
-                sql_execute(f'DROP TABLE IF EXISTS "{table}"')
+                sql_execute(psql.SQL("DROP TABLE IF EXISTS {}").format(psql.Identifier(table)))
             except DatabaseError:  # the connection may be gone; UNLOGGED leftovers are harmless
                 logger.warning("could not drop %s", table)
 

@@ -1,10 +1,8 @@
-"""The importer's one SQL kit: every statement of the pipeline runs through `sql_execute` or
-`sql_fetch`, and every value or name spliced into a statement is quoted by psycopg's `sql` module
-(`Literal`, `Identifier`), never by hand.
-
-Statements are psycopg `sql.Composable`s, or plain text when they are constant or assembled from
-fragments this package builds (staging table names it chose, column names from specimens.dwc).
-Each statement's time goes to the `imports.steps` log (benchmarks/import.py --steps prints it).
+"""The importer's one SQL kit: every statement of the pipeline runs through `sql_execute`,
+`sql_fetch` or `sql_copy`, and every value or name spliced into a statement is quoted by psycopg's
+`sql` module (`Literal`, `Identifier`), never by hand: statements are `sql.Composable`s, or plain
+text when constant. Each statement's time goes to the `imports.steps` log (benchmarks/import.py
+--steps prints it).
 """
 
 from __future__ import annotations
@@ -59,18 +57,6 @@ def sql_copy(table: str, columns: list[str] | None, rows) -> None:
     with connection.cursor() as cursor, cursor.copy(_text(cursor, statement)) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def sql_text(piece: sql.Composable) -> str:
-    """A composed piece as text, for the statements still assembled as text (load, rows); `%`
-    doubled, so the statement may carry %s placeholders."""
-    connection.ensure_connection()
-    return piece.as_string(connection.connection).replace("%", "%%")
-
-
-def literal(value) -> str:
-    """`value` as an SQL literal quoted by psycopg, for statements assembled as text."""
-    return sql_text(sql.Literal(value))
 
 
 def uuid7_sql(counter: sql.Composable) -> sql.Composed:

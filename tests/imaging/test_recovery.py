@@ -84,12 +84,6 @@ def _restore_unacked(queue: str) -> dict[str, int]:
 
 
 @pytest.mark.worker
-# Known bug, open: in about half the full-suite runs one killed image's second attempt fails with
-# decode_error ("file … does not exist" under MEDIA_ROOT): a stage moved or removed a stored file,
-# then was killed before its row change committed, so the resumed stage reads a path that is gone.
-# Not strict: the run passes when the race is missed; every assertion below still runs.
-@pytest.mark.xfail(reason="a killed stage's file move is not tied to its row change (decode_error on resume)",
-                   strict=False)
 @pytest.mark.parametrize("crash_worker", [{"concurrency": 2}], indirect=True)
 def test_whole_worker_sigkilled_mid_batch_then_restarted_processes_every_image_exactly_once(
         crash_worker, institution, tmp_path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from psycopg import sql as psql
+
 from specimens.dwc import HIGHER_RANKS, TAXON_TERMS
 from specimens.models import TaxonRank
 from specimens.taxonomy import taxa_ensure
@@ -74,10 +76,11 @@ def taxon_path_for(values: dict[str, str]) -> list[tuple[str, str, str]]:
 def taxa_stage(run) -> None:
     """The taxon of each distinct classification the rows name, found or created in the shared tree,
     into the attempt's taxa table (taxon_key → taxon_id) that the write joins."""
-    sql_execute(f'CREATE UNLOGGED TABLE "{run.taxa}" (taxon_key text PRIMARY KEY, taxon_id bigint)')
+    sql_execute(psql.SQL("CREATE UNLOGGED TABLE {} (taxon_key text PRIMARY KEY, taxon_id bigint)").format(
+        psql.Identifier(run.taxa)))
     if "scientificName" not in run.columns and "genus" not in run.columns:
         return
-    keys = [k for (k,) in sql_fetch(f'SELECT DISTINCT taxon_key FROM "{run.rows}"')]
+    keys = [k for (k,) in sql_fetch(psql.SQL("SELECT DISTINCT taxon_key FROM {}").format(psql.Identifier(run.rows)))]
     paths = {}
     for key in keys:
         values = dict(zip(TAXON_TERMS, key.split("\x1f")))

@@ -347,11 +347,11 @@ def _records_publish(run) -> None:
     if "scientificName" not in run.columns:
         run.warnings.append(IMPORT_PUBLISH_NO_NAMES)
         return
-    sql_execute(
+    sql_execute(psql.SQL(
         "UPDATE specimens_specimen t SET status = %s, published_at = now(), version = t.version + 1, updated_at = now() "
-        f'FROM "{run.rows}" r WHERE t.id = r.match_id AND t.status IN (%s, %s) AND t.scientific_name <> \'\'',
-        [Specimen.Status.PUBLISHED.value, Specimen.Status.DRAFT.value, Specimen.Status.IN_REVIEW.value],
-    )
+        "FROM {} r WHERE t.id = r.match_id AND t.status IN (%s, %s) AND t.scientific_name <> ''"
+    ).format(psql.Identifier(run.rows)),
+        [Specimen.Status.PUBLISHED.value, Specimen.Status.DRAFT.value, Specimen.Status.IN_REVIEW.value])
     written = (f'SELECT coalesce(r.match_id, r.new_id) FROM "{run.rows}" r')
     published = RawSQL(
         f"SELECT t.taxon_id FROM specimens_specimen t WHERE t.id IN ({written}) AND t.status = %s "

@@ -267,16 +267,19 @@ def _ingest_source(*, name: str, table: str, stages_sql: str, chunk: int) -> int
         cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
                        "pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
         xmin, xmax = cursor.fetchone()
-        if mark.pending_position > mark.position and mark.pending_xmax <= xmin:
-            mark.position = mark.pending_position
         cursor.execute(f"SELECT max(pgh_id) FROM {table}")  # noqa: S608 (a table name of ours, not input)
         newest = cursor.fetchone()[0] or 0
-        hi = min(newest, mark.position + chunk)
+        # Read on past the unsettled window, so a long transaction elsewhere delays settling, not reading.
+        hi = min(newest, max(mark.position, mark.pending_position) + chunk)
         written = 0
         if hi > mark.position:
             _events_lock_shared(cursor)
             cursor.execute(stages_sql + _EVENTS_INSERT_SQL, {"lo": mark.position, "hi": hi, "tz": settings.TIME_ZONE})
             written = cursor.rowcount
+        # Every transaction that could hold an id up to the last run's pending position has ended
+        # before this run's snapshot, and this run has just read those ids again: they are settled.
+        if mark.pending_xmax <= xmin:
+            mark.position = min(mark.pending_position, hi)
         mark.pending_position, mark.pending_xmax = hi, xmax
         mark.save(update_fields=["position", "pending_position", "pending_xmax", "updated_at"])
         return written

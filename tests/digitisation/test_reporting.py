@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from digitisation.forecast import CONTINGENCY, pert_forecast
-from digitisation.models import Batch, DailyStat, DigitisationEvent, MidsSnapshot, RecordSnapshot
+from digitisation.models import Batch, DailyStat, DigitisationEvent, MidsSnapshot, RecordSnapshot, Watermark
 from digitisation.services import (
     EVENT_COUNT_OVER_BATCH,
     daily_stats_rebuild,
@@ -374,3 +374,15 @@ def test_batch_list_shows_how_far_each_batch_has_gone(client_for, institution, u
     with django_assert_max_num_queries(8):  # one GROUP BY for every listed batch, not one per batch
         page = client.get(reverse("digitisation:batch_list")).content.decode()
     assert page.count("Imaged: 50 of 200") == 4 and page.count("not started") == 1
+
+
+def test_ingestion_reads_on_in_chunks_while_the_window_is_unsettled(institution):
+    collection = CollectionFactory(institution=institution)
+    SpecimenFactory.create_batch(5, collection=collection, scientific_name="")
+    with connection.cursor() as cursor:  # identities survive rolled-back tests: start just below these rows
+        cursor.execute("SELECT min(pgh_id) - 1 FROM specimens_specimenevent")
+        start = cursor.fetchone()[0]
+    Watermark.objects.create(name="specimen_history", position=start, pending_position=start)
+    for _ in range(10):  # chunks of two history rows; inside the test's transaction nothing settles
+        events_ingest(chunk=2, max_rounds=1)
+    assert DigitisationEvent.objects.filter(stage="databased").count() == 5

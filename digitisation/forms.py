@@ -11,8 +11,8 @@ class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
     collection = forms.ModelChoiceField(queryset=Collection.objects.none(), required=False,
                                         empty_label="All collections of the institution")
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Target date")
+    start_date = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    end_date = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}), label="Target date")
     target_count = forms.IntegerField(label="Target (specimens)")
     target_mids_level = forms.TypedChoiceField(choices=[(i, f"MIDS-{i}") for i in range(4)], coerce=int, initial=1)
     pert_optimistic = forms.IntegerField(required=False, min_value=0, label="Optimistic per week")
@@ -28,7 +28,7 @@ class ProjectForm(forms.Form):
 class EventLogForm(forms.Form):
     stage = forms.ChoiceField(choices=[(s, STAGE_LABELS[s]) for s in DEFAULT_STAGES])
     count = forms.IntegerField(label="How many", min_value=1)
-    occurred_on = forms.DateField(label="Day", widget=forms.DateInput(attrs={"type": "date"}))
+    occurred_on = forms.DateField(label="Day", widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     minutes = forms.IntegerField(label="Minutes spent (optional)", required=False, min_value=1)
     note = forms.CharField(max_length=300, required=False)
 

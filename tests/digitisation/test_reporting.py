@@ -321,6 +321,7 @@ def test_batch_page_shows_where_the_batch_stands_and_logs_work(client_for, insti
     page = response.content.decode()
     assert "would be more than the batch" in page
     assert "83 %" in page and client.user.username in page
+    assert f'name="occurred_on" value="{timezone.localdate().isoformat()}"' in page  # a date input the browser can fill
     assert DigitisationEvent.objects.filter(batch=tray).aggregate(n=Sum("count"))["n"] == 250
 
 

@@ -10,9 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 
+from collections_portal.common.forms import form_errors_add
 from institutions.selectors import collection_list_for, scope_filter
 from specimens.models import ImportBatch
-from specimens.views import _add_errors, _staff_only
+from specimens.views import _staff_only
 
 from .checklist import taxa_import_permitted
 from .forms import ImportUploadForm
@@ -55,7 +56,7 @@ def import_list_view(request):
                     date_order=form.cleaned_data.get("date_order") or "", publish=form.cleaned_data.get("publish", False),
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_errors_add(form, exc)
             else:
                 return redirect("imports:import_detail", uuid=batch.uuid)
     batches = _import_batches_for(request.user).order_by("-created_at")[:50]

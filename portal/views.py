@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
+from collections_portal.common.forms import form_errors_add
 from imaging.models import ImageAsset
 from institutions.selectors import institution_list_for
 from specimens.models import Specimen
@@ -268,14 +269,6 @@ def _staff_exhibition(request, slug: str) -> Exhibition:
     return exhibition
 
 
-def _errors_into(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @login_required
 def exhibition_create_view(request):
     institutions = institution_list_for(user=request.user, action="publish")
@@ -286,7 +279,7 @@ def exhibition_create_view(request):
         try:
             exhibition = exhibition_create(user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_into(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Exhibition created as a draft: add specimens, then publish it.")
             return redirect("portal:exhibition_edit", slug=exhibition.slug)
@@ -303,7 +296,7 @@ def exhibition_edit_view(request, slug: str):
             exhibition_update(exhibition=exhibition, user=request.user, title=form.cleaned_data["title"],
                               summary=form.cleaned_data["summary"], text=form.cleaned_data["text"])
         except ValidationError as exc:
-            _errors_into(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, "Saved.")
             return redirect("portal:exhibition_edit", slug=exhibition.slug)
@@ -341,7 +334,7 @@ def exhibition_item_add_view(request, slug: str):
             exhibition_item_add(exhibition=exhibition, specimen=specimen, image=image, region=region,
                                 caption=data["caption"], user=request.user)
         except ValidationError as exc:
-            _errors_into(item_form, exc)
+            form_errors_add(item_form, exc)
         else:
             messages.success(request, f"Added {specimen.catalog_number}.")
             return redirect("portal:exhibition_edit", slug=exhibition.slug)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import http_date
 from django.views.decorators.http import require_http_methods, require_POST
 
+from collections_portal.common.forms import form_errors_add
 from institutions.selectors import collection_list_for, institution_scope
 
 from . import selectors, services
@@ -109,19 +110,11 @@ def dataset_edit(request, shortname: str | None = None):
                 creators=form.cleaned_data["creators"], contacts=form.cleaned_data["contacts"],
                 dataset=dataset if dataset else None)
         except ValidationError as exc:
-            _errors_onto(form, exc)
+            form_errors_add(form, exc)
         else:
             return redirect("publishing:dataset_publish", shortname=dataset.shortname)
     checks = services.dataset_metadata_problems(dataset) if dataset else []
     return render(request, "publishing/staff/dataset_form.html", {"form": form, "dataset": dataset, "checks": checks})
-
-
-def _errors_onto(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @login_required

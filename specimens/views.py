@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from collections_portal.common.errors import ConflictError
+from collections_portal.common.forms import form_errors_add
 from collections_portal.common.http import safe_next
 from institutions.selectors import collection_list_for, institution_scope, is_staff_member
 
@@ -51,11 +52,6 @@ CURSOR_SALT = "curate.list"
 def _staff_only(user):
     if not is_staff_member(user=user):
         raise PermissionDenied("This workspace is for museum staff.")
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 @login_required
@@ -131,7 +127,7 @@ def specimen_create_view(request):
         try:
             specimen = specimen_create(collection=form.cleaned_data["collection"], data=form.service_data(), user=request.user)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, f"Created {specimen.catalog_number} as a draft.")
             return redirect("specimens:curate_detail", uuid=specimen.uuid)
@@ -150,7 +146,7 @@ def specimen_edit(request, uuid):
                 specimen = specimen_update(specimen=specimen, data=form.service_data(),
                                            expected_version=form.cleaned_data["version"] or 0, user=request.user)
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_errors_add(form, exc)
             except ConflictError as exc:
                 conflict = exc
             else:
@@ -333,7 +329,7 @@ def _inline_add(request, uuid, form_class, service, form_name: str, template: st
         try:
             service(specimen=specimen, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             form = form_class()
     specimen.refresh_from_db()

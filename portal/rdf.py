@@ -11,6 +11,8 @@ from django.conf import settings
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, FOAF, OWL, RDF, XSD
 
+from specimens.dwc import HIGHER_RANKS
+
 DWC = Namespace("http://rs.tdwg.org/dwc/terms/")
 DWCIRI = Namespace("http://rs.tdwg.org/dwc/iri/")
 DCMITYPE = Namespace("http://purl.org/dc/dcmitype/")
@@ -51,9 +53,8 @@ def specimen_graph(*, specimen, taxon=None) -> Graph:
         graph.add((subject, DWCIRI.inCollection, URIRef(institution.ror_id)))
     _add(graph, subject, DWC.scientificName, name)
     if taxon is not None:
-        for term, value in (("kingdom", taxon.kingdom), ("phylum", taxon.phylum), ("class", taxon.class_name),
-                            ("order", taxon.order), ("family", taxon.family), ("genus", taxon.genus)):
-            _add(graph, subject, DWC[term], value)
+        for term, column in HIGHER_RANKS.items():
+            _add(graph, subject, DWC[term], getattr(taxon, column))
         _add(graph, subject, DWC.taxonRank, taxon.rank)
         if taxon.name_id.startswith(("http://", "https://")):
             graph.add((subject, DWCIRI.scientificNameID, URIRef(taxon.name_id)))

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from collections_portal.common.forms import form_errors_add
 from imaging.models import ImageAsset
 from institutions.selectors import institution_list_for
+from specimens.dwc import HIGHER_RANKS
 from specimens.models import Specimen
 from specimens.public import specimen_public_copy
 from specimens.selectors import specimen_list_public
@@ -60,8 +61,7 @@ LICENCE_NAMES = {
     "creativecommons.org/licenses/by-nc/4.0": "CC BY-NC 4.0 (attribution, non-commercial)",
 }
 # The taxonomy shown on a record, each rank a link into search with the parameter search reads.
-RANKS = (("Kingdom", "kingdom", "kingdom"), ("Phylum", "phylum", "phylum"), ("Class", "class", "class_name"),
-         ("Order", "order", "order"), ("Family", "family", "family"), ("Genus", "genus", "genus"))
+RANKS = tuple((term.capitalize(), term, column) for term, column in HIGHER_RANKS.items())
 # Half the side of the square a generalised point stands for, in degrees (its rounding).
 AREA_HALF_DEGREES = {"10km": 0.05, "100km": 0.5}
 

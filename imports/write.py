@@ -6,15 +6,17 @@ links; with publish, the records are published. Updates are tracked row by row."
 from __future__ import annotations
 
 import json
+import re
 
 import pghistory
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models.expressions import RawSQL
 from psycopg import sql as psql
 
 from specimens.history import specimen_events_insert
-from specimens.models import BULK_IMPORT_SETTING, Specimen, Taxon
+from specimens.mids import NEW_LEVELS, NEW_RECORDS, import_kept_columns, mids_assess_new
+from specimens.models import BULK_IMPORT_SETTING, Specimen, SpecimenAgent, Taxon
 from specimens.services import AGENT_LINK_ROLES, AGENT_NAME_SPLIT, agents_ensure, taxa_make_public
 
 from .batches import ADVISORY_LOCK, collection_write_lock
@@ -199,9 +201,12 @@ def records_write(run) -> None:
         # Row insert events skipped (see specimens.models.BULK_IMPORT_SETTING): written set-based
         # below instead, one INSERT … SELECT of every new record's version 1.
         sql_execute("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
+        values = _insert_values(run)
+        with run.phase("mids new"):
+            _records_mids_new(run, values)
         set_based = _references_lock(run)
         with run.phase("insert"):
-            _records_insert(run)  # with each new record's insert event
+            _records_insert(run, values)  # with each new record's insert event and MIDS level
         with run.phase("links"):
             _links_insert(run)
         if set_based:
@@ -376,7 +381,8 @@ def _published_names_make_public(run) -> None:
                          user=run.batch.created_by, action="specimen_import")
 
 
-def _records_insert(run) -> None:
+def _insert_values(run) -> dict[str, psql.Composable]:
+    """Specimen column → its SQL value for a new record, over the typed rows (r) and their taxa (tx)."""
     assignments = dict(column_values(run, taxon=True))
     base = f"{settings.PUBLIC_BASE_URL}/specimen/"
     user_id = getattr(run.batch.created_by, "pk", None)
@@ -416,11 +422,67 @@ def _records_insert(run) -> None:
         named = psql.SQL("{} <> ''").format(assignments["scientific_name"])
         values["status"] = psql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(named, published, draft)
         values["published_at"] = psql.SQL("CASE WHEN {} THEN now() END").format(named)
+    return values
+
+
+def _new_rows_from(run) -> psql.Composed:
+    return psql.SQL("FROM {rows} r LEFT JOIN {taxa} tx ON tx.taxon_key = r.taxon_key").format(
+        rows=psql.Identifier(run.rows), taxa=psql.Identifier(run.taxa))
+
+
+def _agent_ids_sql(run) -> psql.Composable:
+    """Per new record, the ORCID or Wikidata id of a collector and of a determiner its names link
+    to (what specimens.mids.RELATED_JOINS reads from the links once they exist): nothing to read
+    unless an agent the file names has such an id."""
+    roles = agent_roles(run)
+    none = psql.SQL("CROSS JOIN (SELECT NULL::text AS collector, NULL::text AS determiner) ag")
+    if not roles or not sql_fetch(psql.SQL(
+            "SELECT EXISTS (SELECT 1 FROM {} n JOIN specimens_agent a ON a.id = n.agent_id "
+            "WHERE a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL)").format(psql.Identifier(run.agents)))[0][0]:
+        return none
+    linked = psql.SQL(" UNION ALL ").join(
+        psql.SQL("SELECT r.new_id AS id, {role} AS role, coalesce(a.orcid, a.wikidata_qid) AS ident FROM {rows} r "
+                 "CROSS JOIN LATERAL regexp_split_to_table({column}, {split}) AS n(name) "
+                 "JOIN {agents} na ON na.name = btrim(n.name) JOIN specimens_agent a ON a.id = na.agent_id "
+                 "WHERE r.match_id IS NULL AND {column} IS NOT NULL AND (a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL)"
+                 ).format(role=psql.Literal(role), rows=psql.Identifier(run.rows), column=_r(column),
+                          split=psql.Literal(AGENT_SPLIT), agents=psql.Identifier(run.agents))
+        for column, role in roles)
+    return psql.SQL(
+        "LEFT JOIN (SELECT u.id, min(u.ident) FILTER (WHERE u.role = {collector}) AS collector, "
+        "min(u.ident) FILTER (WHERE u.role = {determiner}) AS determiner FROM ({linked}) u GROUP BY u.id) ag "
+        "ON ag.id = s.id"
+    ).format(collector=psql.Literal(SpecimenAgent.Role.COLLECTOR.value),
+             determiner=psql.Literal(SpecimenAgent.Role.DETERMINER.value), linked=linked)
+
+
+def _records_mids_new(run, values: dict[str, psql.Composable]) -> None:
+    """Each new record's MIDS level worked out from the values the INSERT will write, before it."""
+    # Typed as stored (an untyped NULL would be text); varchar without its length, as the cast would cut.
+    types = {f.column: re.sub(r"^varchar\(\d+\)$", "varchar", f.db_type(connection))
+             for f in Specimen._meta.concrete_fields}
+    source = psql.SQL("(SELECT r.line AS import_line, {values} {rows} WHERE r.match_id IS NULL) s").format(
+        values=psql.SQL(", ").join(psql.SQL("({})::{} AS {}").format(v, psql.SQL(types[c]), psql.Identifier(c))
+                                   for c, v in values.items()),
+        rows=_new_rows_from(run))
+    related = psql.SQL("CROSS JOIN (SELECT NULL::text AS value) prep {}").format(_agent_ids_sql(run))
+    kept = import_kept_columns(stage_alias="st", columns=run.columns)
+    extra = psql.SQL("JOIN {} st ON st.line = s.import_line").format(psql.Identifier(run.stage)) if kept else psql.SQL("")
+    connection.ensure_connection()
+    as_text = connection.connection
+    mids_assess_new(source=source.as_string(as_text), related_joins=related.as_string(as_text),
+                    extra_from=extra.as_string(as_text), kept_columns=kept)
+
+
+def _records_insert(run, values: dict[str, psql.Composable]) -> None:
+    values = {**values, "mids_level": psql.SQL("m.level"), "mids_assessment_id": psql.SQL("m.aid"),
+              "mids_assessed_at": psql.SQL("now()"), "mids_terms": psql.SQL("mn.new_terms")}
     insert = psql.SQL(
-        "INSERT INTO specimens_specimen ({columns}) SELECT {values} FROM {rows} r "
-        "LEFT JOIN {taxa} tx ON tx.taxon_key = r.taxon_key WHERE r.match_id IS NULL"
+        "INSERT INTO specimens_specimen ({columns}) SELECT {values} {rows} "
+        "LEFT JOIN {records} mn ON mn.id = r.new_id "
+        "LEFT JOIN {levels} m ON m.discipline = mn.discipline AND m.signature = mn.signature WHERE r.match_id IS NULL"
     ).format(columns=psql.SQL(", ").join(map(psql.Identifier, values)), values=psql.SQL(", ").join(values.values()),
-             rows=psql.Identifier(run.rows), taxa=psql.Identifier(run.taxa))
+             rows=_new_rows_from(run), records=psql.Identifier(NEW_RECORDS), levels=psql.Identifier(NEW_LEVELS))
     # The new rows as inserted feed their insert events (version 1), in the same statement.
     run.inserted = sql_execute(psql.SQL("WITH s AS ({insert} RETURNING *) {events}").format(
         insert=insert, events=specimen_events_insert(label="insert", source=psql.SQL("s"))))

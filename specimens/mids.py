@@ -348,11 +348,14 @@ def _signature_states(mapping: MappingSet, signature: list, position: dict[str, 
     return tuple(states)
 
 
-def _signatures_select_sql(*, where: str, extra_from: str, kept_columns: dict[str, str]) -> str:
+def _signatures_select_sql(*, where: str, extra_from: str, kept_columns: dict[str, str],
+                           source: str = "specimens_specimen s", related_joins: str = RELATED_JOINS) -> str:
     """Per record: id, discipline, old level and assessment, old and new mids_terms, signature.
 
     `kept_columns` maps the MIDS terms an import keeps to the staging column holding the file's
     value: those replace what mids_terms held (an empty value removes the term), as in _assess_rows.
+    `source` gives the records (aliased s) and `related_joins` the prep and ag facts about them:
+    stored records by default, or an import's rows before they are inserted.
     """
     ours = dict(zip(TERM_ORDER, _value_columns(many=True)))
     values = []
@@ -370,13 +373,37 @@ def _signatures_select_sql(*, where: str, extra_from: str, kept_columns: dict[st
         "SELECT s.id, coalesce(nullif(c.mids_discipline, ''), 'biology') AS discipline, s.mids_level AS old_level, "
         f"s.mids_assessment_id AS old_aid, s.mids_terms AS old_terms, {new_terms} AS new_terms, "
         + ", ".join(f"{v} AS v{n}" for n, v in enumerate(values))
-        + " FROM specimens_specimen s JOIN institutions_collection c ON c.id = s.collection_id "
+        + f" FROM {source} JOIN institutions_collection c ON c.id = s.collection_id "
         "JOIN institutions_institution i ON i.id = s.institution_id LEFT JOIN specimens_taxon t ON t.id = s.taxon_id "
-        f"{RELATED_JOINS} {extra_from} WHERE {where} OFFSET 0"  # OFFSET 0: each value worked out once
+        f"{related_joins} {extra_from} WHERE {where} OFFSET 0"  # OFFSET 0: each value worked out once
     )
     states = ", ".join(_state_sql(f"x.v{n}", term) for n, term in enumerate(ALL_MAPPED_TERMS))
     return (f"SELECT x.id, x.discipline, x.old_level, x.old_aid, x.old_terms, x.new_terms, "
             f"ARRAY[{states}]::text[] AS signature FROM ({inner}) x")
+
+
+def _signatures_evaluate(cursor, *, records: str, levels: str) -> Counter:
+    """Evaluate each distinct (discipline, signature) of the temporary table `records` once; the
+    results go to the temporary table `levels` (discipline, signature, level, aid)."""
+    position = {term: n for n, term in enumerate(ALL_MAPPED_TERMS)}
+    counted: Counter = Counter()
+    seen: dict = {}
+    cursor.execute(f"ANALYZE {records}")
+    cursor.execute(f"SELECT discipline, signature, count(*) FROM {records} GROUP BY 1, 2")
+    assessed = []
+    for discipline, signature, count in cursor.fetchall():
+        mapping = MAPPING_SETS[discipline]
+        aid, result = mids_assessment_for(mapping, _signature_states(mapping, signature, position), seen)
+        counted[result.level] += count
+        assessed.append((discipline, signature, result.level, aid))
+    cursor.execute(f"DROP TABLE IF EXISTS {levels}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {levels} "
+                   "(discipline text, signature text[], level smallint, aid bigint) ON COMMIT DROP")
+    with cursor.cursor.copy(f"COPY {levels} (discipline, signature, level, aid) FROM STDIN") as copy:
+        for row in assessed:
+            copy.write_row(row)
+    cursor.execute(f"ANALYZE {levels}")
+    return counted
 
 
 def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = "",
@@ -386,28 +413,11 @@ def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = 
     kept_columns = kept_columns or {}
     select = _signatures_select_sql(where=where, extra_from=extra_from, kept_columns=kept_columns)
     terms = ", r.old_terms, r.new_terms" if kept_columns else ""
-    position = {term: n for n, term in enumerate(ALL_MAPPED_TERMS)}
-    levels: Counter = Counter()
-    seen: dict = {}
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS mids_records")
         cursor.execute(f"CREATE TEMPORARY TABLE mids_records ON COMMIT DROP AS SELECT r.id, r.discipline, r.old_level, "
                        f"r.old_aid, r.signature{terms} FROM ({select}) r", params)
-        cursor.execute("ANALYZE mids_records")
-        cursor.execute("SELECT discipline, signature, count(*) FROM mids_records GROUP BY 1, 2")
-        assessed = []
-        for discipline, signature, count in cursor.fetchall():
-            mapping = MAPPING_SETS[discipline]
-            aid, result = mids_assessment_for(mapping, _signature_states(mapping, signature, position), seen)
-            levels[result.level] += count
-            assessed.append((discipline, signature, result.level, aid))
-        cursor.execute("DROP TABLE IF EXISTS mids_signature")
-        cursor.execute("CREATE TEMPORARY TABLE mids_signature "
-                       "(discipline text, signature text[], level smallint, aid bigint) ON COMMIT DROP")
-        with cursor.cursor.copy("COPY mids_signature (discipline, signature, level, aid) FROM STDIN") as copy:
-            for row in assessed:
-                copy.write_row(row)
-        cursor.execute("ANALYZE mids_signature")
+        levels = _signatures_evaluate(cursor, records="mids_records", levels="mids_signature")
         terms_set, terms_changed = "", ""
         if kept_columns:
             terms_set, terms_changed = ", mids_terms = r.new_terms", " OR r.new_terms IS DISTINCT FROM r.old_terms"
@@ -440,19 +450,52 @@ def _statistics_refresh(rows_table: str) -> None:
             cursor.execute("ANALYZE specimens_specimen")
 
 
+def import_kept_columns(*, stage_alias: str, columns: dict[str, int]) -> dict[str, str]:
+    """The MIDS terms an import keeps in mids_terms → the staging column (aliased stage_alias) holding them."""
+    return {t: f'{stage_alias}."c{columns[t]}"' for t in import_kept_terms() if t in columns}
+
+
+# Temporary tables an import's INSERT joins to carry each new record's MIDS level (DESIGN §4.5).
+NEW_RECORDS, NEW_LEVELS = "mids_new_records", "mids_new_levels"
+
+
+def mids_assess_new(*, source: str, related_joins: str, extra_from: str, kept_columns: dict[str, str]) -> Counter:
+    """MIDS of records an import is about to insert, so the INSERT writes them with the row.
+
+    `source` is a subquery (aliased s) giving each new record as it will be stored, with its id;
+    `related_joins` gives its prep and ag facts (collectors' and determiners' ORCID or Wikidata
+    ids), which in the database exist only after the INSERT. Leaves NEW_RECORDS (id, discipline,
+    signature, new_terms) and NEW_LEVELS (discipline, signature, level, aid) for the INSERT to
+    join; both go at COMMIT. Updating the rows after the INSERT instead cost a second version of
+    every row with its index entries: more than half of a million-row import.
+    """
+    select = _signatures_select_sql(where="true", extra_from=extra_from, kept_columns=kept_columns,
+                                    source=source, related_joins=related_joins)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {NEW_RECORDS}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {NEW_RECORDS} ON COMMIT DROP AS "
+                       f"SELECT r.id, r.discipline, r.signature, r.new_terms FROM ({select}) r")
+        return _signatures_evaluate(cursor, records=NEW_RECORDS, levels=NEW_LEVELS)
+
+
 def mids_assess_import(*, rows_table: str, stage_table: str, columns: dict[str, int]) -> Counter:
-    """Every record an import wrote (its rows table: inserted and matched rows), in one pass.
+    """Every record an import matched (updated or not), after its write, in one pass: records it
+    inserted carry their level from the INSERT (mids_assess_new).
 
     The file's values of MIDS terms we have no column for are kept in mids_terms (terms the file
     does not carry keep what an earlier import left there).
     """
-    kept_terms = tuple(t for t in import_kept_terms() if t in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT EXISTS (SELECT 1 FROM "{rows_table}" WHERE match_id IS NOT NULL)')
+        if not cursor.fetchone()[0]:
+            return Counter()
+    kept_columns = import_kept_columns(stage_alias="st", columns=columns)
     _statistics_refresh(rows_table)
     extra_from = (
-        f'JOIN "{rows_table}" ir ON s.id = coalesce(ir.match_id, ir.new_id) '
-        + (f'JOIN "{stage_table}" st ON st.line = ir.line' if kept_terms else "")
+        f'JOIN "{rows_table}" ir ON s.id = ir.match_id '
+        + (f'JOIN "{stage_table}" st ON st.line = ir.line' if kept_columns else "")
     )
-    return _assess_by_signature(extra_from=extra_from, kept_columns={t: f'st."c{columns[t]}"' for t in kept_terms})
+    return _assess_by_signature(extra_from=extra_from, kept_columns=kept_columns)
 
 
 def mids_compute(*, collection=None) -> Counter:

@@ -1,8 +1,8 @@
 """The import batch: its row (progress, counts, outcomes), its report, the locks imports take, and
 its lease.
 
-Import batches recover on their own, in the shape of the imaging pipeline (DESIGN §5
-Celery rules; imaging/services.py).
+Import batches recover on their own, with the lease imaging and publishing hold too (DESIGN §5
+Celery rules; collections_portal/common/leases.py).
 
 The task claims the batch's lease on the row locked with SELECT … FOR NO KEY UPDATE (only an
 unsettled batch whose lease is free or lapsed), counts the attempt and keeps the lease alive from
@@ -24,22 +24,22 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import socket
-import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Now
 from django.utils import timezone
 from psycopg import sql
 
+from collections_portal.common.leases import (
+    Lease,
+    LeaseLost,
+    LeaseTerms,
+    lease_claim,
+    lease_stale_requeue,
+)
 from specimens.models import IMPORT_BATCH_UNSETTLED, ImportBatch, ImportRowError
 
 logger = logging.getLogger(__name__)
@@ -51,19 +51,6 @@ IMPORT_GAVE_UP = (
 )
 # Staging tables: import_<part>_<batch id>_<attempt>[_<work table>], UNLOGGED, in the public schema.
 STAGING_NAME = r"^import_[a-z]+_([0-9]+)_([0-9]+)(_[a-z]+)?$"
-
-
-class LeaseLost(Exception):
-    """Another task holds the batch now: this one must stop without writing anything more."""
-
-
-def _lease_length() -> timedelta:
-    return timedelta(seconds=settings.IMPORT_LEASE_SECONDS)  # settings/base.py explains the figures
-
-
-def _lease_owner_new() -> str:
-    """Who holds the lease, readable by an operator; the random part makes each claim unique."""
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 # --- the row: progress, counts and outcomes ---------------------------------------------------
@@ -182,112 +169,60 @@ def staging_leftovers_drop() -> int:
 
 
 # --- the lease ------------------------------------------------------------------------------
-# Lease times come from the database clock (Now()), so workers on several hosts agree on them.
+# The one lease of collections_portal/common/leases.py, with the importer's settings and statuses.
+
+IMPORT_LEASE = LeaseTerms(seconds_setting="IMPORT_LEASE_SECONDS", renew_setting="IMPORT_LEASE_RENEW_SECONDS",
+                          attempts_setting="IMPORT_MAX_ATTEMPTS")
+
+
+def _import_batch_gave_up(batch: ImportBatch) -> None:
+    ImportRowError.objects.filter(batch=batch).delete()
+    import_batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(), lease_owner="",
+                     lease_expires_at=None, file_errors=[IMPORT_GAVE_UP.format(n=batch.attempts)])
+    transaction.on_commit(partial(staging_tables_drop, staging_tables(batch_id=batch.pk)))
+
+
+def _import_batch_start(batch: ImportBatch) -> dict:
+    values = {"status": ImportBatch.Status.READING, "started_at": batch.started_at or timezone.now(),
+              "updated_at": timezone.now()}
+    if batch.attempts:  # run again from the start: nothing of the attempt that died counts
+        ImportRowError.objects.filter(batch=batch).delete()
+        values.update(rows_total=0, rows_done=0, inserted_count=0, updated_count=0, unchanged_count=0,
+                      rejected_count=0, synonym_count=0, file_errors=[], file_warnings=[])
+    return values
 
 
 def import_batch_claim(*, batch_id: int, kind: str | None = None) -> tuple[ImportBatch | None, str | None]:
     """Claim the batch for one attempt: (batch, lease owner), or (batch or None, None) when there is
     nothing to do — gone, settled, leased by a live task, or failed here after too many starts."""
-    owner = _lease_owner_new()
-    with transaction.atomic():
-        batch = (ImportBatch.objects.select_for_update(no_key=True, of=("self",))
-                 .select_related("collection", "created_by")
-                 .annotate(leased=ExpressionWrapper(Q(lease_expires_at__gt=Now()), output_field=BooleanField()))
-                 .filter(pk=batch_id, **({"kind": kind} if kind else {})).first())
-        if batch is None or batch.status not in IMPORT_BATCH_UNSETTLED:
-            return batch, None  # gone, or already settled: a redelivery does nothing
-        if batch.leased:
-            return batch, None  # another task runs it now
-        if batch.attempts >= settings.IMPORT_MAX_ATTEMPTS:
-            ImportRowError.objects.filter(batch=batch).delete()
-            import_batch_set(batch, status=ImportBatch.Status.FAILED, finished_at=timezone.now(), lease_owner="",
-                 lease_expires_at=None, file_errors=[IMPORT_GAVE_UP.format(n=batch.attempts)])
-            transaction.on_commit(partial(staging_tables_drop, staging_tables(batch_id=batch.pk)))
-            return batch, None
-        values = {"attempts": batch.attempts + 1, "lease_owner": owner, "status": ImportBatch.Status.READING,
-                  "started_at": batch.started_at or timezone.now()}
-        if batch.attempts:  # run again from the start: nothing of the attempt that died counts
-            ImportRowError.objects.filter(batch=batch).delete()
-            values.update(rows_total=0, rows_done=0, inserted_count=0, updated_count=0, unchanged_count=0,
-                          rejected_count=0, synonym_count=0, file_errors=[], file_warnings=[])
-        import_batch_set(batch, **values)
-        ImportBatch.objects.filter(pk=batch.pk).update(lease_expires_at=Now() + _lease_length())
-    if batch.attempts > 1:
+    batches = ImportBatch.objects.select_related("collection", "created_by").filter(**({"kind": kind} if kind else {}))
+    batch, owner, _ = lease_claim(batches, pk=batch_id, unsettled=IMPORT_BATCH_UNSETTLED, terms=IMPORT_LEASE,
+                                  gave_up=_import_batch_gave_up, start=_import_batch_start)
+    if owner is not None and batch.attempts > 1:
         staging_tables_drop(staging_tables(batch_id=batch.pk))  # the dead attempts' tables
     return batch, owner
 
 
-class ImportLease:
-    """The lease of one claimed attempt: renewed from a thread while the import runs, fenced on
-    every status the run writes, released at the end (a dead task's lease lapses instead)."""
+class ImportLease(Lease):
+    """The lease of one claimed attempt, fenced on every status the run writes.
+
+    Unlike imaging and publishing, losing it cancels the statement the run has in flight: an
+    import's statements (COPY, the set-based checks, the write) run for minutes on the run's own
+    connection, and a lost attempt must stop at once, not at its next phase. The write transaction
+    calls fence() first, so it holds the row (FOR NO KEY UPDATE) from its first statement to its
+    COMMIT and nobody can take the batch while the records are written.
+    """
 
     def __init__(self, batch: ImportBatch, owner: str):
-        self.batch_id, self.owner = batch.pk, owner
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        connection.ensure_connection()
-        self._backend_pid = connection.connection.info.backend_pid  # the run's own connection
+        super().__init__(ImportBatch, batch.pk, owner, terms=IMPORT_LEASE, cancel_on_loss=True)
 
     def set(self, batch: ImportBatch, **values) -> None:
         """Progress and outcome onto the batch, only while the lease is ours (else LeaseLost)."""
         for key, value in values.items():
             setattr(batch, key, value)
-        if not ImportBatch.objects.filter(pk=self.batch_id, lease_owner=self.owner).update(
-                **values, updated_at=timezone.now()):
+        if not self.mine().update(**values, updated_at=timezone.now()):
             self.lost.set()
-            raise LeaseLost(self.batch_id)
-
-    def fence(self) -> None:
-        """First statement of the write transaction: the lease must be ours, and the row stays
-        locked until the COMMIT, so nobody can take the batch while the records are written."""
-        if not ImportBatch.objects.filter(pk=self.batch_id, lease_owner=self.owner).update(
-                lease_expires_at=Now() + _lease_length()):
-            self.lost.set()
-            raise LeaseLost(self.batch_id)
-
-    def check(self) -> None:
-        if self.lost.is_set():
-            raise LeaseLost(self.batch_id)
-
-    def _renewals(self) -> None:
-        """The renewal thread: its own connection, so it renews while a statement runs for minutes.
-
-        When another task holds the batch, the statement this run is in is cancelled, so it stops
-        at once; a batch this connection cannot see (a test's open transaction) is left alone.
-        """
-        try:
-            while not self._stop.wait(settings.IMPORT_LEASE_RENEW_SECONDS):
-                try:
-                    mine = ImportBatch.objects.filter(pk=self.batch_id, lease_owner=self.owner)
-                    if mine.update(lease_expires_at=Now() + _lease_length()):
-                        continue
-                    if ImportBatch.objects.filter(pk=self.batch_id).exclude(lease_owner=self.owner).exists():
-                        logger.warning("imports: batch %s is run by another task now; stopping this one", self.batch_id)
-                        self.lost.set()
-                        with connection.cursor() as cursor:
-                            cursor.execute("SELECT pg_cancel_backend(%s)", [self._backend_pid])
-                    return
-                except DatabaseError:
-                    logger.warning("imports: renewing the lease of batch %s failed; trying again", self.batch_id,
-                                   exc_info=True)
-                    connection.close()  # a fresh connection on the next try
-        finally:
-            connection.close()  # this thread's own connection
-
-    @contextmanager
-    def kept(self) -> Iterator[ImportLease]:
-        renewals = threading.Thread(target=self._renewals, name=f"import-lease-{self.batch_id}", daemon=True)
-        renewals.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            renewals.join(timeout=_lease_length().total_seconds())
-            try:
-                ImportBatch.objects.filter(pk=self.batch_id, lease_owner=self.owner).update(
-                    lease_owner="", lease_expires_at=None)
-            except DatabaseError:  # the database is gone: the lease lapses on its own
-                logger.warning("imports: releasing the lease of batch %s failed", self.batch_id, exc_info=True)
+            raise LeaseLost(self.pk)
 
 
 # --- queueing and the reconciler ------------------------------------------------------------
@@ -316,15 +251,8 @@ def import_batch_reenqueue_stale(*, patience: timedelta | None = None) -> int:
     """
     if patience is None:
         patience = timedelta(seconds=settings.IMPORT_REQUEUE_PATIENCE_SECONDS)
-    lapsed = Q(lease_expires_at__lte=Now()) & (Q(queued_at__isnull=True) | Q(queued_at__lt=F("lease_expires_at")))
-    forgotten = ((Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=Now()))
-                 & Q(last_sent__lt=Now() - patience))
-    with transaction.atomic():
-        ids = list(ImportBatch.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
-                   .annotate(last_sent=Coalesce("queued_at", "created_at"))
-                   .filter(status__in=IMPORT_BATCH_UNSETTLED).filter(lapsed | forgotten)
-                   .order_by("pk").values_list("pk", flat=True))
-        import_batches_enqueue(batch_ids=ids)
+    ids = lease_stale_requeue(ImportBatch.objects.all(), unsettled=IMPORT_BATCH_UNSETTLED, patience=patience,
+                              requeue=lambda ids: import_batches_enqueue(batch_ids=ids))
     if ids:
         logger.info("imports: sent again batches %s (lease lapsed or message lost)", ids)
     staging_leftovers_drop()

@@ -17,10 +17,6 @@ import re
 import shutil
 import socket
 import tempfile
-import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -30,11 +26,18 @@ from typing import BinaryIO
 import pghistory
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Max, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from collections_portal.common.leases import (
+    Lease,
+    LeaseLost,
+    LeaseTerms,
+    lease_claim,
+    lease_stale_requeue,
+)
 from institutions.models import Institution
 from specimens.models import Preparation, Specimen
 from specimens.services import catalog_number_normalise, specimen_media_set
@@ -270,67 +273,10 @@ def _files_remove(*, keys: list[str], prefixes: list[str]) -> None:
 
 
 # --- the lease -------------------------------------------------------------------------------
-# Lease times come from the database clock (Now()), so workers on several hosts agree on them.
+# The one lease of collections_portal/common/leases.py, with imaging's settings and statuses.
 
-
-class LeaseLost(Exception):
-    """Our lease lapsed and another task holds the image now: this stage must not commit."""
-
-
-def _lease_length() -> timedelta:
-    return timedelta(seconds=settings.IMAGING_LEASE_SECONDS)  # settings/base.py explains the figures
-
-
-def _lease_owner_new() -> str:
-    """Who holds the lease, readable by an operator; the random part makes each claim unique."""
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _lease_renew(asset_id: int, owner: str) -> bool:
-    """Extend our lease by one lease length; False if it is no longer ours."""
-    renewed = ImageAsset.objects.filter(pk=asset_id, lease_owner=owner).update(lease_expires_at=Now() + _lease_length())
-    return renewed == 1
-
-
-def _lease_fence(asset_id: int, owner: str) -> None:
-    """Inside a stage's transaction, before it commits or removes a file: the lease must still be ours.
-
-    The UPDATE keeps the row locked until the commit, so nobody can take the lease in between.
-    """
-    if not _lease_renew(asset_id, owner):
-        raise LeaseLost(asset_id)
-
-
-def _lease_renewals(asset_id: int, owner: str, stop: threading.Event) -> None:
-    """The renewal thread: its own connection, so it renews while a stage runs for minutes."""
-    try:
-        while not stop.wait(settings.IMAGING_LEASE_RENEW_SECONDS):
-            try:
-                if not _lease_renew(asset_id, owner):
-                    return  # taken over: the next stage boundary sees it and stops
-            except DatabaseError:
-                logger.warning("imaging: renewing the lease of image %s failed; trying again", asset_id, exc_info=True)
-                connection.close()  # a fresh connection on the next try
-    finally:
-        connection.close()  # this thread's own connection
-
-
-@contextmanager
-def _lease_kept(asset_id: int, owner: str) -> Iterator[None]:
-    """Renew the lease while the body runs, then release it (a dead task's lease lapses instead)."""
-    stop = threading.Event()
-    renewals = threading.Thread(target=_lease_renewals, args=(asset_id, owner, stop), name=f"lease-{asset_id}",
-                                daemon=True)
-    renewals.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        renewals.join(timeout=_lease_length().total_seconds())
-        try:
-            ImageAsset.objects.filter(pk=asset_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
-        except DatabaseError:  # the database is gone: the lease lapses on its own
-            logger.warning("imaging: releasing the lease of image %s failed", asset_id, exc_info=True)
+IMAGING_LEASE = LeaseTerms(seconds_setting="IMAGING_LEASE_SECONDS", renew_setting="IMAGING_LEASE_RENEW_SECONDS",
+                           attempts_setting="IMAGING_MAX_ATTEMPTS")
 
 
 def image_asset_process(*, asset_id: int) -> str | None:
@@ -339,27 +285,19 @@ def image_asset_process(*, asset_id: int) -> str | None:
     Returns the final status, or None when there was nothing to do: the image is gone, settled,
     or leased by another live task (which finishes it, or dies and lets the lease lapse).
     """
-    owner = _lease_owner_new()
-    with transaction.atomic():
-        # NO KEY UPDATE: a stage inserting Derivative rows (a key-share lock) does not block the claim.
-        asset = (ImageAsset.objects.select_for_update(no_key=True)
-                 .annotate(leased=ExpressionWrapper(Q(lease_expires_at__gt=Now()), output_field=BooleanField()))
-                 .filter(pk=asset_id).first())
-        if asset is None or asset.status in FINAL:
-            return None  # deleted, or already settled: a redelivery does nothing
-        if asset.leased:
-            return None  # another task works on it now
-        if asset.attempts >= _setting("IMAGING_MAX_ATTEMPTS", 3):
-            _fail(asset, "gave_up", GAVE_UP.format(n=asset.attempts))
-            return asset.status
-        asset.attempts += 1
-        asset.lease_owner, asset.lease_expires_at = owner, Now() + _lease_length()
-        _save(asset, "attempts", "lease_owner", "lease_expires_at")
-    with _lease_kept(asset_id, owner):
-        return _stages_run(asset, owner)
+    # The claim takes NO KEY UPDATE: a stage inserting Derivative rows (a key-share lock) does not block it.
+    asset, owner, gave_up = lease_claim(
+        ImageAsset.objects.all(), pk=asset_id, unsettled=UNSETTLED, terms=IMAGING_LEASE,
+        gave_up=lambda asset: _fail(asset, "gave_up", GAVE_UP.format(n=asset.attempts)),
+        start=lambda asset: {"updated_at": timezone.now()})
+    if owner is None:
+        return asset.status if gave_up else None
+    lease = Lease(ImageAsset, asset_id, owner, terms=IMAGING_LEASE)
+    with lease.kept():
+        return _stages_run(asset, lease)
 
 
-def _stages_run(asset: ImageAsset, owner: str) -> str | None:
+def _stages_run(asset: ImageAsset, lease: Lease) -> str | None:
     """Each stage in its own transaction, committed only while the lease is ours.
 
     The row is read without a lock: the lease keeps other tasks out, and a row lock held through
@@ -369,7 +307,7 @@ def _stages_run(asset: ImageAsset, owner: str) -> str | None:
     try:
         for from_status, stage in STAGES:
             with transaction.atomic(), pghistory.context(action=f"imaging.{stage.__name__.lstrip('_')}"):
-                asset = ImageAsset.objects.filter(pk=asset.pk, lease_owner=owner).first()
+                asset = lease.mine().first()
                 if asset is None or asset.status in FINAL:
                     return asset.status if asset else None  # settled, or no longer ours
                 if asset.status != from_status:
@@ -377,10 +315,10 @@ def _stages_run(asset: ImageAsset, owner: str) -> str | None:
                 try:
                     stage(asset, work)
                 except ImageRejected as exc:
-                    _lease_fence(asset.pk, owner)  # before _fail removes any file
+                    lease.fence()  # before _fail removes any file
                     _fail(asset, exc.code, exc.message)
                     return asset.status
-                _lease_fence(asset.pk, owner)
+                lease.fence()
         return asset.status
     except LeaseLost:
         return None  # the stage rolled back; the task that holds the lease now finishes the image
@@ -802,13 +740,10 @@ def image_asset_reenqueue_stale(*, patience: timedelta | None = None) -> int:
     """
     if patience is None:
         patience = timedelta(seconds=settings.IMAGING_REQUEUE_PATIENCE_SECONDS)
-    lapsed = Q(lease_expires_at__lte=Now()) & (Q(queued_at__isnull=True) | Q(queued_at__lt=F("lease_expires_at")))
-    forgotten = ((Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=Now()))
-                 & (Q(queued_at__isnull=True) | Q(queued_at__lt=Now() - patience)))
-    with transaction.atomic():
-        ids = list(ImageAsset.objects.select_for_update(skip_locked=True, no_key=True).filter(status__in=UNSETTLED)
-                   .filter(lapsed | forgotten).order_by("pk").values_list("pk", flat=True))
-        image_asset_enqueue(asset_ids=ids)
+    # unsent_waits=False: every image is queued in the transaction that records it, so one never
+    # sent was made some other way (a script, the admin) and is sent at once.
+    ids = lease_stale_requeue(ImageAsset.objects.all(), unsettled=UNSETTLED, patience=patience,
+                              requeue=lambda ids: image_asset_enqueue(asset_ids=ids), unsent_waits=False)
     if ids:
         logger.info("imaging: queued again images %s (lease lapsed or message lost)", ids)
     return len(ids)

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
+from specimens.dwc import HIGHER_RANKS
 from specimens.models import Specimen
 from specimens.public import PUBLIC_LEVEL_COLUMN, public_columns_sql, public_level_join_sql
 from standards.dwca_write import (
@@ -97,6 +98,8 @@ def core_columns() -> list[tuple[str, str]]:
     media_url = (f"CASE WHEN (m->>'iiif_service') IS NOT NULL THEN {base} || (m->>'iiif_service') || '/full/max/0/default.jpg' "
                  f"ELSE m->>'url' END")
     label_hidden = f"(s_public.{PUBLIC_LEVEL_COLUMN} <> 'none' AND c.sensitive_label_images_private)"
+    # kingdom … genus, named once in specimens/dwc.py; psycopg quotes the columns (`order` is an SQL keyword).
+    higher = [(term, sql.Identifier("t", column).as_string()) for term, column in HIGHER_RANKS.items()]
     text = [
         ("occurrenceID", "s.occurrence_id"),
         ("dcterms:modified", "to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
@@ -154,12 +157,7 @@ def core_columns() -> list[tuple[str, str]]:
         ("scientificName", "s.scientific_name"),
         ("scientificNameAuthorship", "t.authorship"),
         ("scientificNameID", "t.name_id"),
-        ("kingdom", "t.kingdom"),
-        ("phylum", "t.phylum"),
-        ("class", "t.class_name"),
-        ("order", "t.\"order\""),
-        ("family", "t.family"),
-        ("genus", "t.genus"),
+        *higher,
         ("taxonRank", "NULLIF(t.rank, 'unranked')"),
         ("vernacularName", "t.vernacular_name"),
         ("identifiedBy", "s.identified_by"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from institutions.models import Collection
@@ -23,12 +24,24 @@ from specimens.models import ImportBatch
 from .batches import import_batches_enqueue
 from .run import import_batch_run  # noqa: F401 — the door, for callers that create a batch and run it in place
 
+IMPORT_USER_UNKNOWN = "no user {username!r}."
 IMPORT_PUBLISH_NEEDS_USER = (
     "Publishing on import needs --user NAME: the curator or collection manager who publishes these records."
 )
 IMPORT_PUBLISH_NOT_ALLOWED = (
     "{user} may not publish records of {institution}: only its curators and collection managers can publish on import."
 )
+
+
+def import_user_find(*, username: str | None):
+    """The user an import is recorded under (the commands' --user NAME), or None when no name is
+    given; ValidationError (IMPORT_USER_UNKNOWN) when nobody has that name."""
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError(IMPORT_USER_UNKNOWN.format(username=username))
+    return user
 
 
 def import_publish_refusal(*, user, collection: Collection) -> str | None:

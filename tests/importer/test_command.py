@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from imports.batches import spreadsheet_safe
-from specimens.models import Specimen
+from specimens.models import ImportBatch, Specimen
 
 from .conftest import DWCA
 
@@ -58,3 +58,18 @@ def test_command_dry_run_writes_nothing(collection, capsys):
 def test_command_unknown_collection_is_exit_2(db, capsys):
     code, lines, err = _run(capsys, DWCA / "gbif-pipelines-validator/dwca/Archive.zip", "--collection", "NOPE:X")
     assert code == 2 and "NOPE:X" in err and lines[-1] == "imported=0 updated=0 rejected=0"
+
+
+def test_command_unknown_user_is_exit_2_and_imports_nothing(collection, capsys):
+    code, lines, err = _run(capsys, DWCA / "nhm-data-importer/10_gbif_records.zip", "--collection", "NHMUK:ZOO",
+                            "--user", "nobody")
+    assert code == 2 and "error: no user 'nobody'." in err and lines[-1] == "imported=0 updated=0 rejected=0"
+    assert not Specimen.objects.exists() and not ImportBatch.objects.exists()
+
+
+def test_command_records_the_named_user_as_the_importer(collection, capsys, django_user_model):
+    user = django_user_model.objects.create_user(username="registrar", password="not-used")
+    code, lines, _ = _run(capsys, DWCA / "nhm-data-importer/10_gbif_records.zip", "--collection", "NHMUK:ZOO",
+                          "--user", "registrar")
+    assert (code, lines[-1]) == (0, "imported=10 updated=0 rejected=0")
+    assert ImportBatch.objects.get().created_by == user

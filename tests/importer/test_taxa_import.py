@@ -331,6 +331,13 @@ def test_command_exit_2_when_the_file_is_not_a_checklist(capsys):
     assert lines[-1] == "created=0 matched=0 synonyms=0 rejected=0"
 
 
+def test_command_unknown_user_is_exit_2_and_imports_nothing(tmp_path, capsys):
+    code, lines, err = _command(capsys, _write(tmp_path, "araneae.tsv", ARANEAE), "--user", "nobody")
+    assert code == 2 and "error: no user 'nobody'." in err
+    assert lines[-1] == "created=0 matched=0 synonyms=0 rejected=0"
+    assert not Taxon.objects.exists()
+
+
 # --- the tree then serves specimen imports ------------------------------------------------------
 
 

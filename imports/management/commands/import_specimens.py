@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
 from imports.batches import import_batch_report_write
 from imports.run import import_batch_run
-from imports.services import import_batch_create, import_publish_refusal
+from imports.services import import_batch_create, import_publish_refusal, import_user_find
 from institutions.models import Collection
 from specimens.models import ImportBatch
 
@@ -53,13 +53,12 @@ class Command(BaseCommand):
             self.stderr.write(f"error: no collection {options['collection']!r} (expected INSTITUTION:COLLECTION codes).")
             self._summary()
             return 2
-        user = None
-        if options.get("user"):
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                self.stderr.write(f"error: no user {options['user']!r}.")
-                self._summary()
-                return 2
+        try:
+            user = import_user_find(username=options.get("user"))
+        except ValidationError as exc:
+            self.stderr.write(f"error: {exc.messages[0]}")
+            self._summary()
+            return 2
         if options.get("publish") and (refusal := import_publish_refusal(user=user, collection=collection)):
             self.stderr.write(f"error: {refusal}")
             self._summary()

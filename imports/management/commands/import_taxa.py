@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from imports.checklist import taxa_import, taxa_import_report_write
+from imports.services import import_user_find
 
 
 class Command(BaseCommand):
@@ -36,13 +37,12 @@ class Command(BaseCommand):
         self.stdout.write(f"created={created} matched={matched} synonyms={synonyms} rejected={rejected}")
 
     def _run(self, options) -> int:
-        user = None
-        if options.get("user"):
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                self.stderr.write(f"error: no user {options['user']!r}.")
-                self._summary()
-                return 2
+        try:
+            user = import_user_find(username=options.get("user"))
+        except ValidationError as exc:
+            self.stderr.write(f"error: {exc.messages[0]}")
+            self._summary()
+            return 2
         result = taxa_import(path=options["path"], user=user, dry_run=options["dry_run"])
         for warning in result.warnings:
             self.stdout.write(f"warning: {warning}")

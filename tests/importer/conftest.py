@@ -1,11 +1,8 @@
-from pathlib import Path
-
 import pytest
 
 from imports.services import import_batch_create, import_batch_run
 from tests.factories.institutions import CollectionFactory, InstitutionFactory
-
-from tests.paths import DWCA  # noqa: E402
+from tests.paths import DWCA  # noqa: F401 — this folder's tests import it from here
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from digitisation.services import batch_assign_specimens, batch_create
-from institutions.models import Membership, Role
 from imports import undo as undo_module
+from imports.tasks import import_batch_undo_task
 from imports.undo import (
     UNDO_ALREADY_DONE,
     UNDO_DRY_RUN,
@@ -21,10 +21,10 @@ from imports.undo import (
     import_batch_undo_preview,
     import_batch_undo_run,
 )
+from institutions.models import Membership, Role
 from specimens.models import Identification, ImportBatch, ImportUndoKept, Specimen, SpecimenAgent
 from specimens.selectors import specimen_history
 from specimens.services import preparation_add, specimen_create, specimen_publish, specimen_update
-from imports.tasks import import_batch_undo_task
 from tests.factories.institutions import CollectionFactory, InstitutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +150,7 @@ def test_updated_records_are_put_back_to_their_state_before_the_import_and_the_r
     import_rows, curator, collection
 ):
     first = import_rows([row(1), row(2)])
-    typed = specimen_create(collection=collection, user=curator, data={"catalog_number": "Z0003", "locality": "Box Hill"})
+    specimen_create(collection=collection, user=curator, data={"catalog_number": "Z0003", "locality": "Box Hill"})
     second = import_rows([
         row(1, locality="Wicken Fen", recordedBy="C. Darwin", scientificName="Bellis annua", identifiedBy="A. Gray"),
         row(2),  # unchanged

@@ -5,7 +5,6 @@ import pytest
 from dwca.read import DwCAReader
 
 from institutions.models import Role
-from publishing.models import Dataset
 from publishing.services import dataset_save
 from specimens.models import Agent, Identification, Specimen
 from tests.factories.institutions import CollectionFactory

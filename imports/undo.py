@@ -26,7 +26,7 @@ from functools import partial
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models.fields.related import ForeignObjectRel
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -209,7 +209,7 @@ def _locked(batch_id: int) -> ImportBatch | None:
             .filter(pk=batch_id).first())
 
 
-def _relation_checks() -> list[tuple[str, str]]:
+def _relation_checks() -> list[tuple[str, psql.Composable]]:
     """(reason, SQL condition on s) per table that points at specimens, other than the record's own children."""
     from pghistory.models import Event
 
@@ -221,7 +221,8 @@ def _relation_checks() -> list[tuple[str, str]]:
             continue
         table, column = rel.related_model._meta.db_table, rel.field.column
         reason = RELATION_REASONS.get(rel.related_name, ImportUndoKept.Reason.LINKED)
-        checks.append((reason.value, f'EXISTS (SELECT 1 FROM "{table}" x WHERE x."{column}" = s.id)'))
+        checks.append((reason.value, psql.SQL("EXISTS (SELECT 1 FROM {} x WHERE {} = s.id)").format(
+            psql.Identifier(table), psql.Identifier("x", column))))
     order = [r.value for r in (*RELATION_REASONS.values(), ImportUndoKept.Reason.LINKED)]
     return sorted(checks, key=lambda check: order.index(check[0]))
 
@@ -240,8 +241,9 @@ class _Undo:
 
     def __init__(self, batch: ImportBatch):
         self.batch = batch
-        self.inserted = f"import_undo_inserted_{batch.pk}"
+        self.inserted = f"import_undo_inserted_{batch.pk}"  # the work tables' names
         self.updated = f"import_undo_updated_{batch.pk}"
+        self.inserted_table, self.updated_table = psql.Identifier(self.inserted), psql.Identifier(self.updated)
         self.contexts: list[str] = []
 
     sql = staticmethod(sql_execute)
@@ -259,17 +261,18 @@ class _Undo:
         self._classify_updated()
         self._classify_inserted()
         counts = dict(self.fetch(
-            f'SELECT coalesce(reason, %s), count(*) FROM "{self.inserted}" GROUP BY 1 '
-            f'UNION ALL SELECT coalesce(reason, %s), count(*) FROM "{self.updated}" GROUP BY 1',
+            psql.SQL("SELECT coalesce(reason, %s), count(*) FROM {} GROUP BY 1 "
+                     "UNION ALL SELECT coalesce(reason, %s), count(*) FROM {} GROUP BY 1").format(
+                self.inserted_table, self.updated_table),
             ["-delete", "-restore"],
         ))
         return ImportUndoPlan(delete=counts.pop("-delete", 0), restore=counts.pop("-restore", 0), kept=counts)
 
     def _classify_updated(self) -> None:
         """Records the import updated: put back from the event before its own, unless changed since."""
-        self.sql(f'DROP TABLE IF EXISTS "{self.updated}"')
-        self.sql(
-            f'CREATE TEMP TABLE "{self.updated}" ON COMMIT DROP AS '
+        self.sql(psql.SQL("DROP TABLE IF EXISTS {}").format(self.updated_table))
+        self.sql(psql.SQL(
+            "CREATE TEMP TABLE {} ON COMMIT DROP AS "
             "WITH b AS (SELECT pgh_obj_id AS id, max(pgh_id) FILTER (WHERE pgh_label = 'update') AS import_event, "
             "  max(pgh_id) FILTER (WHERE pgh_label = 'before_import') AS snapshot_event "
             "  FROM specimens_specimenevent WHERE pgh_context_id = ANY(%s::uuid[]) GROUP BY pgh_obj_id), "
@@ -282,37 +285,40 @@ class _Undo:
             "  LEFT JOIN specimens_specimen s ON s.id = b.id) "
             "SELECT r.*, CASE WHEN NOT r.present THEN %s "
             "  WHEN r.latest_event <> r.import_event OR r.version <> r.import_version THEN %s "
-            "  WHEN r.before_event IS NULL THEN %s END AS reason FROM r",
+            "  WHEN r.before_event IS NULL THEN %s END AS reason FROM r").format(self.updated_table),
             [self.contexts, ImportUndoKept.Reason.DELETED.value, ImportUndoKept.Reason.CHANGED_AFTER.value,
              ImportUndoKept.Reason.NO_HISTORY.value],
         )
-        self.sql(f'ANALYZE "{self.updated}"')
+        self.sql(psql.SQL("ANALYZE {}").format(self.updated_table))
 
     def _classify_inserted(self) -> None:
         """Records the import inserted: still stamped with it, or stamped by a later import since
         (their audit events carry this batch). Deleted unless something keeps them."""
         b = int(self.batch.pk)
         reasons = [
-            ("published", "s.status IN ('published', 'withdrawn') OR s.published_at IS NOT NULL"),
-            ("reimported", f"s.import_batch_id IS DISTINCT FROM {b}"),
+            ("published", psql.SQL("s.status IN ('published', 'withdrawn') OR s.published_at IS NOT NULL")),
+            ("reimported", psql.SQL("s.import_batch_id IS DISTINCT FROM {}").format(psql.Literal(b))),
             # Our own images keep a record; media links its import brought (external_media) do not.
-            ("images", "s.media <> '[]'::jsonb"),
+            ("images", psql.SQL("s.media <> '[]'::jsonb")),
             *_relation_checks(),
             # Every inserted record has its insert event (version 1); any other event is a change.
-            ("edited", "s.version <> 1 OR s.status <> 'draft' OR EXISTS "
-                       "(SELECT 1 FROM specimens_specimenevent e WHERE e.pgh_obj_id = s.id AND e.pgh_label <> 'insert')"),
+            ("edited", psql.SQL(
+                "s.version <> 1 OR s.status <> 'draft' OR EXISTS "
+                "(SELECT 1 FROM specimens_specimenevent e WHERE e.pgh_obj_id = s.id AND e.pgh_label <> 'insert')")),
         ]
-        case = " ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in reasons)
-        self.sql(f'DROP TABLE IF EXISTS "{self.inserted}"')
-        self.sql(
-            f'CREATE TEMP TABLE "{self.inserted}" ON COMMIT DROP AS '
-            f"SELECT s.id, s.uuid, s.catalog_number, CASE {case} END AS reason FROM specimens_specimen s "
+        case = psql.SQL(" ").join(psql.SQL("WHEN {} THEN {}").format(condition, psql.Literal(reason))
+                                  for reason, condition in reasons)
+        self.sql(psql.SQL("DROP TABLE IF EXISTS {}").format(self.inserted_table))
+        self.sql(psql.SQL(
+            "CREATE TEMP TABLE {inserted} ON COMMIT DROP AS "
+            "SELECT s.id, s.uuid, s.catalog_number, CASE {case} END AS reason FROM specimens_specimen s "
             "WHERE s.id IN (SELECT x.id FROM specimens_specimen x WHERE x.import_batch_id = %s AND x.institution_id = %s "
             "  UNION SELECT e.pgh_obj_id FROM specimens_specimenevent e WHERE e.import_batch_id = %s) "
-            f'AND NOT EXISTS (SELECT 1 FROM "{self.updated}" u WHERE u.id = s.id)',
+            "AND NOT EXISTS (SELECT 1 FROM {updated} u WHERE u.id = s.id)").format(
+                inserted=self.inserted_table, case=case, updated=self.updated_table),
             [b, self.batch.institution_id, b],
         )
-        self.sql(f'ANALYZE "{self.inserted}"')
+        self.sql(psql.SQL("ANALYZE {}").format(self.inserted_table))
 
     # -- apply
     def apply(self, *, user) -> ImportUndoPlan:
@@ -328,55 +334,57 @@ class _Undo:
             self._delete(plan)
             search_import_undo_refresh(updated_table=self.updated)  # put-back records, as the public sees them
             ImportUndoKept.objects.filter(batch=batch).delete()
-            self.sql(
+            self.sql(psql.SQL(
                 "INSERT INTO specimens_importundokept (batch_id, kind, specimen_uuid, catalog_number, reason) "
-                f"SELECT %s, 'inserted', uuid, catalog_number, reason FROM \"{self.inserted}\" WHERE reason IS NOT NULL "
-                f"UNION ALL SELECT %s, 'updated', uuid, catalog_number, reason FROM \"{self.updated}\" WHERE reason IS NOT NULL",
+                "SELECT %s, 'inserted', uuid, catalog_number, reason FROM {} WHERE reason IS NOT NULL "
+                "UNION ALL SELECT %s, 'updated', uuid, catalog_number, reason FROM {} WHERE reason IS NOT NULL").format(
+                    self.inserted_table, self.updated_table),
                 [batch.pk, batch.pk],
             )
             # The one record of the deletion: this update of the batch, audited with the context above.
             import_batch_set(batch, undo_status=ImportBatch.UndoStatus.DONE, undone_by=user, undone_at=timezone.now(),
                  undo_requested_at=batch.undo_requested_at or timezone.now(), undo_error="",
                  undo_deleted_count=plan.delete, undo_restored_count=plan.restore, undo_kept_count=plan.kept_total)
-        self.sql(f'DROP TABLE IF EXISTS "{self.inserted}", "{self.updated}"')
+        self.sql(psql.SQL("DROP TABLE IF EXISTS {}, {}").format(self.inserted_table, self.updated_table))
         return plan
 
     def _restore(self, plan: ImportUndoPlan) -> None:
         """Put the updated records back, their identifications and collector links first."""
         if not plan.restore:
             return
-        restored = f'(SELECT id FROM "{self.updated}" WHERE reason IS NULL)'
+        restored = psql.SQL("(SELECT id FROM {} WHERE reason IS NULL)").format(self.updated_table)
         ctx = [self.contexts]
         # Identifications: the import's new current one goes, the one it retired is current again.
-        self.sql(
+        self.sql(psql.SQL(
             "DELETE FROM specimens_identification x USING specimens_identificationevent e "
             "WHERE e.pgh_context_id = ANY(%s::uuid[]) AND e.pgh_label = 'insert' AND x.id = e.pgh_obj_id "
-            f"AND e.specimen_id IN {restored}", ctx,
+            "AND e.specimen_id IN {}").format(restored), ctx,
         )
-        self.sql(
+        self.sql(psql.SQL(
             "UPDATE specimens_identification x SET is_current = true, updated_at = now() FROM specimens_identificationevent e "
             "WHERE e.pgh_context_id = ANY(%s::uuid[]) AND e.pgh_label = 'update' AND NOT e.is_current "
-            f"AND x.id = e.pgh_obj_id AND NOT x.is_current AND e.specimen_id IN {restored}", ctx,
+            "AND x.id = e.pgh_obj_id AND NOT x.is_current AND e.specimen_id IN {}").format(restored), ctx,
         )
         # Collector links: the import's go, the ones it removed come back (same ids).
-        self.sql(
+        self.sql(psql.SQL(
             "DELETE FROM specimens_specimenagent x USING specimens_specimenagentevent e "
             "WHERE e.pgh_context_id = ANY(%s::uuid[]) AND e.pgh_label = 'insert' AND x.id = e.pgh_obj_id "
-            f"AND e.specimen_id IN {restored}", ctx,
+            "AND e.specimen_id IN {}").format(restored), ctx,
         )
-        self.sql(
+        self.sql(psql.SQL(
             'INSERT INTO specimens_specimenagent (id, specimen_id, agent_id, role, "order") '
             'SELECT e.id, e.specimen_id, e.agent_id, e.role, e."order" FROM specimens_specimenagentevent e '
             "JOIN specimens_agent a ON a.id = e.agent_id "
-            f"WHERE e.pgh_context_id = ANY(%s::uuid[]) AND e.pgh_label = 'delete' AND e.specimen_id IN {restored} "
-            "ON CONFLICT DO NOTHING", ctx,
+            "WHERE e.pgh_context_id = ANY(%s::uuid[]) AND e.pgh_label = 'delete' AND e.specimen_id IN {} "
+            "ON CONFLICT DO NOTHING").format(restored), ctx,
         )
-        columns = _restored_columns()
-        sets = ", ".join(f'"{c}" = p."{c}"' for c in columns)
-        restored_rows = self.sql(
-            f"UPDATE specimens_specimen t SET {sets}, version = t.version + 1, updated_at = now() "
-            f'FROM "{self.updated}" u JOIN specimens_specimenevent p ON p.pgh_id = u.before_event '
-            "WHERE t.id = u.id AND u.reason IS NULL AND t.version = u.version"
+        sets = psql.SQL(", ").join(psql.SQL("{} = {}").format(psql.Identifier(c), psql.Identifier("p", c))
+                                   for c in _restored_columns())
+        restored_rows = self.sql(psql.SQL(
+            "UPDATE specimens_specimen t SET {sets}, version = t.version + 1, updated_at = now() "
+            "FROM {updated} u JOIN specimens_specimenevent p ON p.pgh_id = u.before_event "
+            "WHERE t.id = u.id AND u.reason IS NULL AND t.version = u.version").format(
+                sets=sets, updated=self.updated_table)
         )
         if restored_rows != plan.restore:
             raise ValidationError(UNDO_RACE)
@@ -385,17 +393,17 @@ class _Undo:
         """Delete the untouched inserted records and their own rows, without a row event each."""
         if not plan.delete:
             return
-        doomed = f'(SELECT id FROM "{self.inserted}" WHERE reason IS NULL)'
+        doomed = psql.SQL("(SELECT id FROM {} WHERE reason IS NULL)").format(self.inserted_table)
         self.sql("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
-        self.sql(f"DELETE FROM specimens_specimenagent WHERE specimen_id IN {doomed}")
-        self.sql(f"DELETE FROM specimens_identification WHERE specimen_id IN {doomed}")
+        self.sql(psql.SQL("DELETE FROM specimens_specimenagent WHERE specimen_id IN {}").format(doomed))
+        self.sql(psql.SQL("DELETE FROM specimens_identification WHERE specimen_id IN {}").format(doomed))
         # The rules again, in the statement itself: a record changed since the plan is not deleted.
         # Each deleted row's last version becomes its delete event, as the trigger would record it.
         deleted = self.sql(psql.SQL("WITH s AS ({delete} RETURNING *) {events}").format(
             delete=psql.SQL(
-                f"DELETE FROM specimens_specimen s WHERE s.id IN {doomed} AND s.import_batch_id = %s AND s.version = 1 "
-                "AND s.status = 'draft' AND s.published_at IS NULL AND s.media = '[]'::jsonb"),
-            events=specimen_events_insert(label="delete", source=psql.SQL("s"))).as_string(connection.connection),
+                "DELETE FROM specimens_specimen s WHERE s.id IN {} AND s.import_batch_id = %s AND s.version = 1 "
+                "AND s.status = 'draft' AND s.published_at IS NULL AND s.media = '[]'::jsonb").format(doomed),
+            events=specimen_events_insert(label="delete", source=psql.SQL("s"))),
             [self.batch.pk],
         )
         self.sql("SELECT set_config(%s, 'off', true)", [BULK_IMPORT_SETTING])

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from psycopg import sql
 
@@ -50,7 +50,7 @@ from standards.terms import ROW_TYPE_TAXON, term_local_name
 
 from .batches import ADVISORY_LOCK, ImportLease, LeaseLost, import_batch_claim, import_batch_set, import_report_write
 from .run import import_batch_run
-from .sql import sql_execute, sql_fetch
+from .sql import sql_copy, sql_execute, sql_fetch
 from .taxon_paths import HIGHER_TERMS, name_split, taxon_path_for
 
 logger = logging.getLogger(__name__)
@@ -821,19 +821,17 @@ class _TreeWrite:
     def blanks_fill(self) -> None:
         if not self.fills:
             return
-        self.execute(f'CREATE TEMP TABLE "{self.table}" (id bigint PRIMARY KEY, authorship text, name_id text, '
-                     "vernacular_name text)")
-        with connection.cursor() as cursor:
-            with cursor.copy(f'COPY "{self.table}" FROM STDIN') as copy:
-                for taxon_id, values in self.fills.items():
-                    copy.write_row((taxon_id, *values))
-        self.result.updated = self.execute(
-            f'UPDATE specimens_taxon t SET authorship = coalesce(f.authorship, t.authorship), '
+        table = sql.Identifier(self.table)
+        self.execute(sql.SQL("CREATE TEMP TABLE {} (id bigint PRIMARY KEY, authorship text, name_id text, "
+                             "vernacular_name text)").format(table))
+        sql_copy(self.table, None, ((taxon_id, *values) for taxon_id, values in self.fills.items()))
+        self.result.updated = self.execute(sql.SQL(
+            "UPDATE specimens_taxon t SET authorship = coalesce(f.authorship, t.authorship), "
             "name_id = CASE WHEN t.name_id = '' THEN coalesce(f.name_id, '') ELSE t.name_id END, "
             "vernacular_name = CASE WHEN t.vernacular_name = '' THEN coalesce(f.vernacular_name, '') ELSE t.vernacular_name END, "
-            f'updated_at = now() FROM "{self.table}" f WHERE t.id = f.id'
+            "updated_at = now() FROM {} f WHERE t.id = f.id").format(table)
         )
-        self.execute(f'DROP TABLE "{self.table}"')
+        self.execute(sql.SQL("DROP TABLE {}").format(table))
 
     def synonyms_link(self) -> None:
         rows, node_of_row, run = self.run.rows, self.node_of_row, self.run
@@ -867,14 +865,12 @@ class _TreeWrite:
         self.result.synonyms = len(self.linked)
         if not links:
             return
-        table = self.table + "_synonyms"
-        self.execute(f'CREATE TEMP TABLE "{table}" (id bigint PRIMARY KEY, accepted_id bigint)')
-        with connection.cursor() as cursor:
-            with cursor.copy(f'COPY "{table}" FROM STDIN') as copy:
-                for synonym_id, (accepted_id, _) in links.items():
-                    copy.write_row((synonym_id, accepted_id))
-        self.result.synonyms += self.execute(
-            f'UPDATE specimens_taxon t SET accepted_id = s.accepted_id, updated_at = now() FROM "{table}" s '
-            "WHERE t.id = s.id AND t.accepted_id IS DISTINCT FROM s.accepted_id"
+        name = self.table + "_synonyms"
+        table = sql.Identifier(name)
+        self.execute(sql.SQL("CREATE TEMP TABLE {} (id bigint PRIMARY KEY, accepted_id bigint)").format(table))
+        sql_copy(name, None, ((synonym_id, accepted_id) for synonym_id, (accepted_id, _) in links.items()))
+        self.result.synonyms += self.execute(sql.SQL(
+            "UPDATE specimens_taxon t SET accepted_id = s.accepted_id, updated_at = now() FROM {} s "
+            "WHERE t.id = s.id AND t.accepted_id IS DISTINCT FROM s.accepted_id").format(table)
         )
-        self.execute(f'DROP TABLE "{table}"')
+        self.execute(sql.SQL("DROP TABLE {}").format(table))

@@ -44,25 +44,25 @@ class Command(BaseCommand):
     def _summary(self, inserted=0, updated=0, rejected=0) -> None:
         self.stdout.write(f"imported={inserted} updated={updated} rejected={rejected}")
 
+    def _refused(self, message: str) -> int:
+        """Nothing was imported: say why, print the empty summary, exit 2."""
+        self.stderr.write(f"error: {message}")
+        self._summary()
+        return 2
+
     def _run(self, options) -> int:
         institution_code, _, collection_code = options["collection"].partition(":")
         collection = Collection.objects.select_related("institution").filter(
             institution__code=institution_code, code=collection_code
         ).first()
         if collection is None:
-            self.stderr.write(f"error: no collection {options['collection']!r} (expected INSTITUTION:COLLECTION codes).")
-            self._summary()
-            return 2
+            return self._refused(f"no collection {options['collection']!r} (expected INSTITUTION:COLLECTION codes).")
         try:
             user = import_user_find(username=options.get("user"))
         except ValidationError as exc:
-            self.stderr.write(f"error: {exc.messages[0]}")
-            self._summary()
-            return 2
+            return self._refused(exc.messages[0])
         if options.get("publish") and (refusal := import_publish_refusal(user=user, collection=collection)):
-            self.stderr.write(f"error: {refusal}")
-            self._summary()
-            return 2
+            return self._refused(refusal)
         batch = import_batch_create(collection=collection, path=options["path"], user=user, dry_run=options["dry_run"],
                                     date_order=options.get("date_order") or "", publish=options.get("publish", False))
         batch = import_batch_run(batch_id=batch.pk)

@@ -36,13 +36,17 @@ class Command(BaseCommand):
     def _summary(self, created=0, matched=0, synonyms=0, rejected=0) -> None:
         self.stdout.write(f"created={created} matched={matched} synonyms={synonyms} rejected={rejected}")
 
+    def _refused(self, message: str) -> int:
+        """Nothing was imported: say why, print the empty summary, exit 2."""
+        self.stderr.write(f"error: {message}")
+        self._summary()
+        return 2
+
     def _run(self, options) -> int:
         try:
             user = import_user_find(username=options.get("user"))
         except ValidationError as exc:
-            self.stderr.write(f"error: {exc.messages[0]}")
-            self._summary()
-            return 2
+            return self._refused(exc.messages[0])
         result = taxa_import(path=options["path"], user=user, dry_run=options["dry_run"])
         for warning in result.warnings:
             self.stdout.write(f"warning: {warning}")

@@ -505,4 +505,8 @@ def mids_compute(*, collection=None) -> Counter:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute("SET LOCAL jit = off")
-        return _assess_by_signature(where=where, params=params)
+        levels = _assess_by_signature(where=where, params=params)
+        from .search import search_mids_refresh  # the search's mids_level facet, in the same transaction
+
+        search_mids_refresh(collection_id=collection.pk if collection is not None else None)
+        return levels

@@ -8,10 +8,12 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce, Upper
+from django.db.models.functions import Coalesce, Lower, Upper
 
 from collections_portal.common.models import PublicIdModel, TimeStampedModel
 from institutions.models import Collection, Institution
+
+from .dwc import HIGHER_RANKS
 
 # The row insert triggers are skipped while a bulk import writes: the importer sets
 # portal.bulk_import = 'on' for its INSERTs and writes their insert events set-based instead
@@ -614,6 +616,10 @@ class ImportUndoKept(models.Model):
 # --- public search (specimens.search keeps these current; DESIGN §3, §7) ----------------------
 
 
+# What the map reads of a row (specimens.search.search_grid): included in the filter indexes.
+MAP_COLUMNS = ("decimal_latitude", "decimal_longitude", "coordinate_grain")
+
+
 class SpecimenSearch(models.Model):
     """One row per published specimen holding only public values (generalised through the SQL form
     of specimens.public). The portal's search, facets, map and public API read this table alone, so
@@ -663,15 +669,18 @@ class SpecimenSearch(models.Model):
     class Meta:
         indexes = [
             GinIndex(fields=["document"], name="search_document"),
-            models.Index(fields=["name_key", "specimen"], name="search_name_key"),
+            models.Index(fields=["name_key", "specimen"], name="search_name_key", include=MAP_COLUMNS),
             models.Index(fields=["catalog_number_normalised", "specimen"], name="search_catalog"),
             models.Index(Coalesce("year", 32767), "specimen", name="search_year_up"),
             models.Index(Coalesce("year", -32768).desc(), F("specimen").desc(), name="search_year_down"),
             models.Index(fields=["institution_code"], name="search_institution"),
             models.Index(fields=["collection_code"], name="search_collection"),
-            models.Index(fields=["family"], name="search_family"),
-            models.Index(fields=["genus"], name="search_genus"),
-            models.Index(fields=["country"], name="search_country"),
+            # A filter on a rank below phylum or on a country, sorted by name, is a range of one of
+            # these plus LIMIT (kingdom and phylum have so few values that the name index serves them);
+            # with the public coordinates included, its map cells are counted from the index alone.
+            *(models.Index(fields=[HIGHER_RANKS[rank], "name_key", "specimen"], name=f"search_{rank}_name",
+                           include=MAP_COLUMNS) for rank in tuple(HIGHER_RANKS)[2:]),
+            models.Index(fields=["country", "name_key", "specimen"], name="search_country_name", include=MAP_COLUMNS),
             models.Index(fields=["type_status"], name="search_type_status", condition=~Q(type_status="")),
             models.Index(fields=["decimal_latitude", "decimal_longitude"], name="search_point",
                          condition=Q(decimal_latitude__isnull=False)),
@@ -695,10 +704,31 @@ class FacetCount(models.Model):
         indexes = [
             GinIndex(OpClass("value", name="gin_trgm_ops"), name="facet_count_name_trgm",
                      condition=Q(facet="scientific_name")),
+            # Words of a search resolved to a taxon, country or names: equality and prefix, any case.
+            models.Index(F("facet"), OpClass(Lower("value"), name="text_pattern_ops"), name="facet_count_lower"),
         ]
 
     def __str__(self) -> str:
         return f"{self.facet}={self.value}: {self.n}"
+
+
+class FacetPairCount(models.Model):
+    """Published specimens per facet value among those with one dimension value (a genus, a
+    country, a decade, an exact name…), kept by specimens.search beside FacetCount: a search
+    filtered on one thing reads its facet counts here instead of counting its matches."""
+
+    dimension = models.CharField(max_length=32)
+    dimension_value = models.CharField(max_length=500)
+    facet = models.CharField(max_length=32)
+    value = models.CharField(max_length=500)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dimension", "dimension_value", "facet", "value"],
+                                               name="facet_pair_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.dimension_value}: {self.facet}={self.value}: {self.n}"
 
 
 class GridCount(models.Model):

@@ -27,6 +27,7 @@ from typing import Mapping
 from django.core import signing
 from django.db import OperationalError, connection, transaction
 
+from .dwc import HIGHER_RANKS
 from .public import PUBLIC_LEVEL_COLUMN, public_columns_sql, public_level_join_sql
 
 TABLE = "specimens_specimensearch"
@@ -35,6 +36,8 @@ STATEMENT_TIMEOUT_MS = 2000
 # Filtered facets count at most this many matches (their rows are read from the heap, one random
 # page each: 5,000 cost ≈ 50 ms on a loaded 2-core machine, 20,000 ≈ 1 s); above it, estimates.
 FACET_SAMPLE = 5_000
+# Above FACET_SAMPLE matches (by FacetPairCount or the planner), facets are scaled from this many.
+FACET_ESTIMATE_SAMPLE = 1_000
 # Up to this many estimated matches, a filtered page reads them all through the filter's indexes and
 # sorts the few it shows, instead of walking the sort index: names cluster (every "Carduelis …"
 # sorts together, every Vespidae name late in the alphabet), so a walk can pass most of the table
@@ -53,15 +56,20 @@ CURSOR_SALT = "specimens.search.cursor"
 
 # --- facets -------------------------------------------------------------------------------------
 
+def _column(column: str, alias: str = "r") -> str:
+    """A SpecimenSearch column over alias `alias`, quoted (`order` is an SQL keyword)."""
+    return f'{alias}."{column}"'
+
+
+# The ranks come from specimens.dwc (HIGHER_RANKS: URL parameter → column), never listed here. The
+# lowest (genus) has too many values for a facet list: it is a filter and a hidden count instead.
+GENUS = tuple(HIGHER_RANKS)[-1]
+FACET_RANKS = tuple(HIGHER_RANKS)[:-1]
 # (URL parameter, label, SQL of the value over a SpecimenSearch row `r`). '' means "not counted".
 FACETS = (
     ("institution", "Institution", "r.institution_code"),
     ("collection", "Collection", "r.collection_code"),
-    ("kingdom", "Kingdom", "r.kingdom"),
-    ("phylum", "Phylum", "r.phylum"),
-    ("class", "Class", "r.class_name"),
-    ("order", "Order", 'r."order"'),
-    ("family", "Family", "r.family"),
+    *((rank, rank.title(), _column(HIGHER_RANKS[rank])) for rank in FACET_RANKS),
     ("country", "Country", "r.country"),
     ("type_status", "Type status", "r.type_status"),
     ("has_image", "Has image", "CASE WHEN r.has_image THEN '1' ELSE '' END"),
@@ -71,15 +79,32 @@ FACETS = (
 )
 FACET_NAMES = tuple(name for name, _, _ in FACETS)
 FACET_LABELS = {name: label for name, label, _ in FACETS}
-# Counted too, not shown as facets: every public name (typo suggestions) and the total.
+# Counted too, not shown as facets: the genus and every public name (words resolved to filters,
+# typo suggestions) and the total.
 NAME_FACET, TOTAL_FACET = "scientific_name", "_total"
-_COUNTED = (*((name, sql) for name, _, sql in FACETS), (NAME_FACET, "r.scientific_name"), (TOTAL_FACET, "'all'"))
+# The dimension of exact (lower-cased) names in FacetPairCount: what q and forgiven typos resolve to.
+NAME_DIMENSION = "name"
+_KEYS = (*((name, sql) for name, _, sql in FACETS), (GENUS, _column(HIGHER_RANKS[GENUS])),
+         (NAME_FACET, "r.scientific_name"), (NAME_DIMENSION, "r.name_key"))
+_COUNTED = (*FACET_NAMES, GENUS, NAME_FACET)
+# FacetPairCount: for each single-filter dimension value, the counts of every shown facet under it,
+# so a page filtered on one thing (a genus, a country, a decade, a name) reads its facets, not its rows.
+PAIR_DIMENSIONS = (*FACET_NAMES, GENUS, NAME_DIMENSION)
 
 
-def _facet_unpivot_sql(alias: str = "r") -> str:
-    """A LATERAL turning one row into (facet, value) pairs: one GROUP BY counts every facet."""
-    pairs = ", ".join(f"('{name}', {sql.replace('r.', f'{alias}.')})" for name, sql in _COUNTED)
-    return f"CROSS JOIN LATERAL (VALUES {pairs}) AS f(facet, value)"
+def _keys_sql(source: str) -> str:
+    """Each distinct combination of a row's facet values in `source` with its number of rows: the
+    counts below unpivot these (tens of thousands at 1 M rows), not every row."""
+    names = ", ".join(f'"{name}"' for name, _ in _KEYS)
+    values = ", ".join(f'{sql} AS "{name}"' for name, sql in _KEYS)
+    return f"SELECT {names}, count(*) AS n FROM (SELECT {values} FROM {source} r) k GROUP BY {names}"
+
+
+def _unpivot_sql(names, alias: str, *, total: bool, as_: str) -> str:
+    pairs = [f"('{name}', {alias}.\"{name}\")" for name in names]
+    if total:
+        pairs.append(f"('{TOTAL_FACET}', 'all')")
+    return f"CROSS JOIN LATERAL (VALUES {', '.join(pairs)}) AS {as_}(facet, value)"
 
 
 # --- map grid -----------------------------------------------------------------------------------
@@ -120,10 +145,11 @@ def _stored_cells_sql(alias: str = "r") -> str:
 
 # --- upkeep -------------------------------------------------------------------------------------
 
+RANK_COLUMNS = tuple(f'"{column}"' for column in HIGHER_RANKS.values())
 SEARCH_COLUMNS = (
     "specimen_id", "uuid", "occurrence_id", "institution_code", "collection_code", "catalog_number",
-    "catalog_number_normalised", "scientific_name", "name_key", "vernacular_name", "kingdom", "phylum",
-    "class_name", '"order"', "family", "genus", "country", "country_code", "place", "type_status",
+    "catalog_number_normalised", "scientific_name", "name_key", "vernacular_name", *RANK_COLUMNS,
+    "country", "country_code", "place", "type_status",
     "recorded_by", "basis_of_record", "event_date", "year", "mids_level", "media_count", "has_image",
     "thumbnail", "decimal_latitude", "decimal_longitude", "coordinate_grain", "published_at", "modified",
     "document",
@@ -133,7 +159,7 @@ THUMB_SIDE = 256  # imaging's thumb-256 derivative: the longer side, never enlar
 
 def _rank_name(rank: str, column: str) -> str:
     # A taxon's own rank column is empty for itself in older rows; its name stands in.
-    return f"COALESCE(CASE WHEN t.rank = '{rank}' THEN t.name ELSE NULLIF(t.{column}, '') END, '')"
+    return f"COALESCE(CASE WHEN t.rank = '{rank}' THEN t.name ELSE NULLIF({_column(column, 't')}, '') END, '')"
 
 
 def _rows_select_sql(where: str) -> str:
@@ -147,18 +173,16 @@ def _rows_select_sql(where: str) -> str:
              f"round((m->>'width')::numeric * LEAST(1, {THUMB_SIDE} / GREATEST((m->>'width')::numeric, (m->>'height')::numeric, 1)))::text "
              f"|| ',' || round((m->>'height')::numeric * LEAST(1, {THUMB_SIDE} / GREATEST((m->>'width')::numeric, (m->>'height')::numeric, 1)))::text "
              f"|| '/0/default.jpg'")
-    ranks = ", ".join(f"{_rank_name(rank, column)} AS {alias}" for rank, column, alias in (
-        ("kingdom", "kingdom", "kingdom"), ("phylum", "phylum", "phylum"), ("class", "class_name", "class_name"),
-        ("order", '"order"', "order_name"), ("family", "family", "family"), ("genus", "genus", "genus")))
+    ranks = ", ".join(f'{_rank_name(rank, column)} AS "{column}"' for rank, column in HIGHER_RANKS.items())
+    rank_values = ", ".join(_column(column, "p") for column in HIGHER_RANKS.values())
     return f"""
     SELECT p.id, p.uuid, p.occurrence_id, p.institution_code, p.collection_code, p.catalog_number,
       p.catalog_number_normalised, p.scientific_name, lower(p.scientific_name), p.vernacular_name,
-      p.kingdom, p.phylum, p.class_name, p.order_name, p.family, p.genus, p.country, p.country_code,
+      {rank_values}, p.country, p.country_code,
       p.place, p.type_status, p.recorded_by, p.basis_of_record, p.event_date, p.year, p.mids_level,
       p.media_n + p.external_n, (p.media_n + p.external_n) > 0, COALESCE(p.thumbnail, ''),
       p.decimal_latitude, p.decimal_longitude, p.coordinate_grain, p.published_at, p.updated_at,
-      setweight(to_tsvector('{SEARCH_CONFIG}', concat_ws(' ', p.scientific_name, p.vernacular_name, p.kingdom,
-                p.phylum, p.class_name, p.order_name, p.family, p.genus)), 'A')
+      setweight(to_tsvector('{SEARCH_CONFIG}', concat_ws(' ', p.scientific_name, p.vernacular_name, {rank_values})), 'A')
       || setweight(to_tsvector('{SEARCH_CONFIG}', concat_ws(' ', p.catalog_number, p.other_catalog_numbers)), 'B')
       || setweight(to_tsvector('{SEARCH_CONFIG}', p.recorded_by), 'C')
       || setweight(to_tsvector('{SEARCH_CONFIG}', concat_ws(' ', p.place, p.country_code, p.collection_code)), 'D')
@@ -188,13 +212,22 @@ def _rows_select_sql(where: str) -> str:
 
 
 def _counts_sql(source: str, sign: int) -> str:
-    """CTEs adding (sign=1) or taking away (sign=-1) the rows of CTE `source` from the counts."""
+    """CTEs adding (sign=1) or taking away (sign=-1) the rows of `source` (a CTE or the table) from
+    FacetCount, FacetPairCount and GridCount."""
     return f"""
+    keys AS ({_keys_sql(source)}),
     facets AS (
       INSERT INTO specimens_facetcount AS fc (facet, value, n)
-      SELECT f.facet, f.value, {sign} * count(*) FROM {source} r {_facet_unpivot_sql("r")}
+      SELECT f.facet, f.value, {sign} * sum(k.n) FROM keys k {_unpivot_sql(_COUNTED, "k", total=True, as_="f")}
       WHERE f.value <> '' GROUP BY 1, 2 ORDER BY 1, 2
       ON CONFLICT (facet, value) DO UPDATE SET n = fc.n + EXCLUDED.n
+      RETURNING 1),
+    pairs AS (
+      INSERT INTO specimens_facetpaircount AS pc (dimension, dimension_value, facet, value, n)
+      SELECT d.facet, d.value, f.facet, f.value, {sign} * sum(k.n) FROM keys k
+        {_unpivot_sql(PAIR_DIMENSIONS, "k", total=False, as_="d")} {_unpivot_sql(FACET_NAMES, "k", total=True, as_="f")}
+      WHERE d.value <> '' AND f.value <> '' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+      ON CONFLICT (dimension, dimension_value, facet, value) DO UPDATE SET n = pc.n + EXCLUDED.n
       RETURNING 1),
     cells AS (
       INSERT INTO specimens_gridcount AS gc (level, west, south, size, n)
@@ -202,6 +235,9 @@ def _counts_sql(source: str, sign: int) -> str:
       WHERE r.decimal_latitude IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
       ON CONFLICT (level, west, south, size) DO UPDATE SET n = gc.n + EXCLUDED.n
       RETURNING 1)"""
+
+
+_COUNTS_DONE = "(SELECT count(*) FROM facets), (SELECT count(*) FROM pairs), (SELECT count(*) FROM cells)"
 
 
 def search_refresh_where(*, where: str, params=(), ) -> tuple[int, int]:
@@ -212,15 +248,13 @@ def search_refresh_where(*, where: str, params=(), ) -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH gone AS (DELETE FROM {TABLE} x USING specimens_specimen s WHERE x.specimen_id = s.id AND ({where}) "
-            f"RETURNING x.*), {_counts_sql('gone', -1)} SELECT (SELECT count(*) FROM gone), "
-            f"(SELECT count(*) FROM facets), (SELECT count(*) FROM cells)",
+            f"RETURNING x.*), {_counts_sql('gone', -1)} SELECT (SELECT count(*) FROM gone), {_COUNTS_DONE}",
             params,
         )
         removed = cursor.fetchone()[0]
         cursor.execute(
             f"WITH added AS (INSERT INTO {TABLE} ({columns}) {_rows_select_sql(where)} RETURNING *), "
-            f"{_counts_sql('added', 1)} SELECT (SELECT count(*) FROM added), "
-            f"(SELECT count(*) FROM facets), (SELECT count(*) FROM cells)",
+            f"{_counts_sql('added', 1)} SELECT (SELECT count(*) FROM added), {_COUNTS_DONE}",
             params,
         )
         written = cursor.fetchone()[0]
@@ -256,6 +290,32 @@ def search_import_undo_refresh(*, updated_table: str) -> tuple[int, int]:
     return search_refresh_where(where=f"s.id IN (SELECT u.id FROM {table} u WHERE u.reason IS NULL)")
 
 
+def search_mids_refresh(*, collection_id: int | None = None) -> tuple[int, int]:
+    """After MIDS levels were re-assessed outside the specimen services (compute_mids): rewrite,
+    set-based, the rows whose stored level no longer matches their specimen's, with their counts.
+    The stale ids are kept first (a temporary table): the rewrite's DELETE would otherwise hide them
+    from its INSERT."""
+    scope, params = ("AND m.collection_id = %s", [collection_id]) if collection_id is not None else ("", [])
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS search_mids_stale")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE search_mids_stale ON COMMIT DROP AS SELECT x.specimen_id AS id "
+            f"FROM {TABLE} x JOIN specimens_specimen m ON m.id = x.specimen_id "
+            f"WHERE x.mids_level IS DISTINCT FROM m.mids_level {scope}", params)
+        done = search_refresh_where(where="s.id IN (SELECT id FROM search_mids_stale)")
+        cursor.execute("DROP TABLE search_mids_stale")
+    return done
+
+
+def search_vacuum() -> None:
+    """VACUUM (ANALYZE) SpecimenSearch after a rebuild, outside any transaction: the planner's
+    statistics, and the visibility map that lets the map count cells from an index alone."""
+    if connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {TABLE}")
+
+
 def _identifier(name: str) -> str:
     from psycopg import sql
 
@@ -265,32 +325,56 @@ def _identifier(name: str) -> str:
 @transaction.atomic
 def search_rebuild() -> int:
     """Every row and count again from the specimens (a new database, generate_specimens, or counts
-    a raw DELETE of published records left behind). Returns the number of rows written."""
+    a raw DELETE of published records left behind). Returns the number of rows written.
+
+    One pass: the table emptied, its secondary indexes and foreign key dropped (their definitions
+    read back from the catalogue, so the migrations stay their only home), the rows written in one
+    INSERT … SELECT, then the indexes built and the key validated once each, which costs a fraction
+    of maintaining them row by row."""
     with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+            "AND i.tablename = %s AND i.indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+            [TABLE, TABLE])
+        indexes = cursor.fetchall()
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                       "AND contype = 'f'", [TABLE])
+        keys = cursor.fetchall()
+        # Deferred checks of the caller's earlier writes run now: ALTER TABLE refuses pending ones.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"TRUNCATE {TABLE}")
+        for name, _ in keys:
+            cursor.execute(f"ALTER TABLE {TABLE} DROP CONSTRAINT {_identifier(name)}")
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {_identifier(name)}")
         # Written in taxonomic order, so the rows of one family or genus share a few heap pages: a
         # filtered page or facet sample reads those pages, not one random page per match. Rows the
         # services add later go to the end; the next rebuild puts them in their place.
-        order = ", ".join(str(SEARCH_COLUMNS.index(c) + 1) for c in
-                          ("kingdom", "phylum", "class_name", '"order"', "family", "name_key", "specimen_id"))
+        order = ", ".join(str(SEARCH_COLUMNS.index(c) + 1) for c in (*RANK_COLUMNS[:-1], "name_key", "specimen_id"))
         cursor.execute(f"INSERT INTO {TABLE} ({', '.join(SEARCH_COLUMNS)}) {_rows_select_sql('true')} ORDER BY {order}")
         written = cursor.rowcount
+        for _, definition in indexes:
+            cursor.execute(definition)
+        for name, definition in keys:
+            cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {_identifier(name)} {definition}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's foreign keys are initially deferred
     search_counts_rebuild()
     return written
 
 
 @transaction.atomic
 def search_counts_rebuild() -> None:
-    """FacetCount and GridCount again from SpecimenSearch as it is."""
+    """FacetCount, FacetPairCount and GridCount again from SpecimenSearch as it is."""
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE specimens_facetcount, specimens_gridcount")
-        cursor.execute(
-            f"INSERT INTO specimens_facetcount (facet, value, n) SELECT f.facet, f.value, count(*) "
-            f"FROM {TABLE} r {_facet_unpivot_sql('r')} WHERE f.value <> '' GROUP BY 1, 2")
-        cursor.execute(
-            f"INSERT INTO specimens_gridcount (level, west, south, size, n) SELECT g.level, g.west, g.south, g.size, "
-            f"count(*) FROM {TABLE} r {_stored_cells_sql('r')} WHERE r.decimal_latitude IS NOT NULL GROUP BY 1, 2, 3, 4")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("TRUNCATE specimens_facetcount, specimens_facetpaircount, specimens_gridcount")
+        cursor.execute(f"WITH {_counts_sql(TABLE, 1)} SELECT {_COUNTS_DONE}")
         cursor.execute(f"ANALYZE {TABLE}")
+        cursor.execute("ANALYZE specimens_facetcount")
+        cursor.execute("ANALYZE specimens_facetpaircount")
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -320,11 +404,12 @@ DEFAULT_SORT = "name"
 VIEWS = ("list", "grid", "map")
 # Filters on a column by equality, several values OR-ed: URL parameter → SpecimenSearch column.
 EQUALITY_FILTERS = {
-    "institution": "r.institution_code", "collection": "r.collection_code", "kingdom": "r.kingdom",
-    "phylum": "r.phylum", "class": "r.class_name", "order": 'r."order"', "family": "r.family",
-    "genus": "r.genus", "country": "r.country", "type_status": "r.type_status",
+    "institution": "r.institution_code", "collection": "r.collection_code",
+    **{rank: _column(column) for rank, column in HIGHER_RANKS.items()},
+    "country": "r.country", "type_status": "r.type_status",
 }
-TAXONOMIC_FILTERS = ("institution", "collection", "kingdom", "phylum", "class", "order", "family", "genus", "type_status")
+# Whole searches that are the name of one of these are that filter (FacetCount holds their values).
+RESOLVED_FILTERS = (*HIGHER_RANKS, "country")
 YEAR_FORM = re.compile(r"^\s*(-?\d{1,4})\s*(?:[-–]\s*(-?\d{1,4})\s*)?$")
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -342,6 +427,10 @@ class SearchParams:
     view: str = "list"
     cursor: tuple | None = None
     names: tuple[str, ...] = ()  # exact names (lower-cased), set when a typo was forgiven
+    # What q turned out to be (search_resolve): (filter or NAME_DIMENSION, values), or None for words
+    # matched against the text; `resolved` says the look-up was done.
+    resolved: bool = False
+    q_filter: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def is_unfiltered(self) -> bool:
@@ -520,14 +609,63 @@ def _tsquery(text: str, *, weights: str = "", prefix_from: int = 3) -> str:
     return " & ".join(terms)
 
 
+RESOLVE_NAMES_MAX = 1000  # a search that starts more names than this stays a word search
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("_", r"\_").replace("%", r"\%")
+
+
+def search_resolve(params: SearchParams) -> SearchParams:
+    """`params` with q turned into a filter where the whole search names something: a taxon at one
+    rank ("Bombus": the genus and so every bumblebee below it, whatever words its records carry), a
+    country, or the start of public names ("Juncus effusus": every name it begins, author and
+    infraspecific names included). Such a search reads an index range in sort order and its facet
+    counts from FacetPairCount; any other words are matched against the text (tsvector). One query."""
+    if params.resolved:
+        return params
+    text = " ".join(WORD.findall(params.q.lower())) if params.q and not params.names else ""
+    typed = " ".join(params.q.lower().split())
+    q_filter = None
+    if len(text) >= 3 and len(typed) <= 200:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "(SELECT facet, value FROM specimens_facetcount WHERE facet = ANY(%s) AND lower(value) = %s AND n > 0) "
+                "UNION ALL (SELECT %s, lower(value) FROM specimens_facetcount WHERE facet = %s AND n > 0 "
+                "AND (lower(value) = %s OR lower(value) LIKE %s) LIMIT %s)",
+                [list(RESOLVED_FILTERS), typed, NAME_DIMENSION, NAME_FACET, typed, _like_prefix(typed) + " %",
+                 RESOLVE_NAMES_MAX + 1])
+            found: dict[str, list[str]] = {}
+            for facet, value in cursor.fetchall():
+                found.setdefault(facet, []).append(value)
+        named = [facet for facet in found if facet != NAME_DIMENSION]
+        if len(named) == 1:
+            q_filter = (named[0], tuple(sorted(found[named[0]])))
+        elif not named and 0 < len(found.get(NAME_DIMENSION, ())) <= RESOLVE_NAMES_MAX:
+            q_filter = (NAME_DIMENSION, tuple(sorted(set(found[NAME_DIMENSION]))))
+    return replace(params, resolved=True, q_filter=q_filter)
+
+
 def search_where_sql(params: SearchParams, *, alias: str = "r") -> tuple[str, list]:
     """WHERE clause (over SpecimenSearch aliased `alias`) and its parameters for `params`, without
     the cursor: the same rows for the page, the API, the map and a download."""
+    params = search_resolve(params)
     clauses: list[str] = []
     values: list = []
+    def among(column: str, chosen) -> None:
+        # One value as plain equality: the planner then reads a (column, sort key) index in order.
+        if len(chosen) == 1:
+            clauses.append(f"{column} = %s")
+            values.append(chosen[0])
+        else:
+            clauses.append(f"{column} = ANY(%s)")
+            values.append(list(chosen))
+
     if params.names:  # a forgiven typo: the names it was taken for, instead of the words
-        clauses.append("r.name_key = ANY(%s)")
-        values.append(list(params.names))
+        among("r.name_key", params.names)
+    elif params.q_filter:
+        name, chosen = params.q_filter
+        among("r.name_key" if name == NAME_DIMENSION else EQUALITY_FILTERS[name], chosen)
     elif params.q:
         tsquery = _tsquery(params.q)
         from .services import catalog_number_normalise
@@ -542,8 +680,7 @@ def search_where_sql(params: SearchParams, *, alias: str = "r") -> tuple[str, li
     for name, column in EQUALITY_FILTERS.items():
         chosen = params.filters.get(name)
         if chosen:
-            clauses.append(f"{column} = ANY(%s)")
-            values.append(list(chosen))
+            among(column, chosen)
     if params.has_image:
         clauses.append("r.has_image")
     if params.year:
@@ -649,14 +786,50 @@ def _fetch(sql: str, values) -> list[dict]:
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+# Filters with a (column, name_key, specimen_id) index: one value of them, sorted by name, is an
+# index range read in order (migration 0013).
+NAME_ORDERED_FILTERS = (*tuple(HIGHER_RANKS)[2:], "country")
+# Filters whose matches cluster in name order without such an index: a walk of the name index can
+# pass most of the table before the first of them, so up to SORT_AFTER_FILTER_UP_TO they are read
+# through their own index and sorted.
+CLUSTERED_FILTERS = ("institution", "collection", *HIGHER_RANKS, "type_status")
+
+
+def _equalities(params: SearchParams) -> list[tuple[str, tuple[str, ...]]]:
+    """The equality conditions in force, q's resolved filter included."""
+    conditions = [(name, tuple(values)) for name, values in params.filters.items() if values]
+    if params.names:
+        conditions.append((NAME_DIMENSION, tuple(params.names)))
+    elif params.q_filter:
+        conditions.append(params.q_filter)
+    return conditions
+
+
+def _in_name_order(params: SearchParams) -> bool:
+    """Whether an index yields this search's matches in name order (a range read plus LIMIT)."""
+    if params.sort != "name":
+        return False
+    for name, values in _equalities(params):
+        if name == NAME_DIMENSION or (name in NAME_ORDERED_FILTERS and len(values) == 1):
+            return True
+    return False
+
+
 def _page(params: SearchParams, size: int) -> SearchPage:
+    params = search_resolve(params)
     sort_after_filter = False
-    if not params.is_unfiltered:
-        # Taxonomic and text conditions match rows that cluster in name order; others (year, place,
-        # collector, MIDS level) spread evenly, and walking the sort index finds a page of them at once.
-        clustered = bool(params.q or params.names or any(name in params.filters for name in TAXONOMIC_FILTERS))
-        where, values = search_where_sql(params)
-        estimate = _estimate(where, values)
+    conditions = _conditions(params)
+    if conditions and len(conditions) == 2 and _known_total(params) == 0:
+        # FacetPairCount knows nothing matches (a genus with no images): no range to read through
+        return SearchPage(rows=[], next_cursor=None, params=params)
+    if not params.is_unfiltered and not _in_name_order(params):
+        # Conditions that match rows spread evenly over the sort order (words, years, places,
+        # collectors, MIDS levels) find a page at once by walking the sort index; few matches, or
+        # matches clustered in name order, are read first and sorted.
+        clustered = any(name in CLUSTERED_FILTERS for name, _ in _equalities(params))
+        estimate = _known_total(params) if conditions and len(conditions) == 1 else None
+        if estimate is None:
+            estimate = _estimate(*search_where_sql(params))
         sort_after_filter = estimate <= (SORT_AFTER_FILTER_UP_TO if clustered else FACET_SAMPLE)
     rows = _fetch(*_page_query(params, size, sort_after_filter=sort_after_filter))
     next_cursor = cursor_encode(_sort_key(rows[size - 1], params.sort), params=params) if len(rows) > size else None
@@ -718,39 +891,96 @@ def _top(counts: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict]]:
     return facets
 
 
+def _conditions(params: SearchParams) -> list[tuple[str, list[str]]] | None:
+    """The search as FacetPairCount dimensions and their values (values of a facet, a genus, names,
+    a decade, images, a MIDS level), or None when it has words, a collector, a box or a year range
+    that is not one decade. Every record has one value in each dimension, so sums over several
+    values are exact."""
+    if (params.q and not (params.names or params.q_filter)) or params.recorded_by or params.bbox:
+        return None
+    conditions = [(name, list(values)) for name, values in _equalities(params)]
+    if params.has_image:
+        conditions.append(("has_image", ["1"]))
+    if params.year:
+        low, high = params.year
+        if low % 10 or high != low + 9:
+            return None
+        conditions.append(("year", [f"{low}-{high}"]))
+    if params.mids_level is not None:
+        conditions.append(("mids_level", [str(params.mids_level)]))
+    return conditions
+
+
+def _known_total(params: SearchParams) -> int | None:
+    """The exact number of matches from FacetPairCount when the search is one dimension, or one
+    dimension and one facet (a genus with images, a family in a country); else None."""
+    conditions = _conditions(params)
+    if not conditions or len(conditions) > 2:
+        return None
+    (dimension, chosen), rest = conditions[0], conditions[1:]
+    if rest and rest[0][0] not in FACET_NAMES:
+        (dimension, chosen), rest = rest[0], [conditions[0]]
+        if rest[0][0] not in FACET_NAMES:
+            return None
+    facet, values = rest[0] if rest else (TOTAL_FACET, ["all"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(sum(n), 0)::bigint FROM specimens_facetpaircount WHERE dimension = %s "
+            "AND dimension_value = ANY(%s) AND facet = %s AND value = ANY(%s)", [dimension, chosen, facet, values])
+        return cursor.fetchone()[0]
+
+
+def _counts(rows) -> dict[str, list[tuple[str, int]]]:
+    counts: dict[str, list] = {}
+    for row in rows:
+        counts.setdefault(row["facet"], []).append((row["value"], row["n"]))
+    return counts
+
+
 def search_summary(params: SearchParams) -> SearchSummary:
-    """Total and facet counts. Unfiltered: the stored counts (exact). Filtered: one GROUP BY over at
-    most FACET_SAMPLE matches; beyond that the total is the planner's estimate and the facet counts
-    are scaled from the sample, both marked as estimates."""
+    """Total and facet counts, exact where they can be read: unfiltered, FacetCount; filtered on one
+    thing, FacetPairCount. Otherwise a GROUP BY over the matches when there are at most FACET_SAMPLE;
+    beyond that over the first FACET_ESTIMATE_SAMPLE, scaled to the total (FacetPairCount's when
+    the search is one dimension and one facet, else the planner's estimate) and marked as estimates."""
     with _Timeout():
+        params = search_resolve(params)
         if params.is_unfiltered:
-            rows = _fetch(
+            counts = _counts(_fetch(
                 "SELECT facet, value, n FROM (SELECT facet, value, n, row_number() OVER "
                 "(PARTITION BY facet ORDER BY n DESC, value) AS place FROM specimens_facetcount "
                 "WHERE facet = ANY(%s) AND n > 0) ranked WHERE place <= %s",
-                [[*FACET_NAMES, TOTAL_FACET], FACET_TOP])
-            counts: dict[str, list] = {}
-            for row in rows:
-                counts.setdefault(row["facet"], []).append((row["value"], row["n"]))
+                [[*FACET_NAMES, TOTAL_FACET], FACET_TOP]))
             total = counts.get(TOTAL_FACET, [("all", 0)])[0][1]
             return SearchSummary(total=total, total_is_estimate=False, facets=_top(counts), facets_are_estimates=False)
+        conditions = _conditions(params)
+        if conditions is not None and len(conditions) == 1:
+            (dimension, chosen), = conditions
+            counts = _counts(_fetch(
+                "SELECT facet, value, n FROM (SELECT facet, value, n, row_number() OVER "
+                "(PARTITION BY facet ORDER BY n DESC, value) AS place FROM (SELECT facet, value, sum(n)::bigint AS n "
+                "FROM specimens_facetpaircount WHERE dimension = %s AND dimension_value = ANY(%s) AND n > 0 "
+                "GROUP BY 1, 2) summed) ranked WHERE place <= %s",
+                [dimension, chosen, FACET_TOP]))
+            total = counts.get(TOTAL_FACET, [("all", 0)])[0][1]
+            return SearchSummary(total=total, total_is_estimate=False, facets=_top(counts), facets_are_estimates=False)
+        known = _known_total(params)
+        if known == 0:
+            return SearchSummary(total=0, total_is_estimate=False, facets=_top({}), facets_are_estimates=False)
         where, values = search_where_sql(params)
-        facet_columns = "r.institution_code, r.collection_code, r.kingdom, r.phylum, r.class_name, r.\"order\", " \
-                        "r.family, r.country, r.type_status, r.has_image, r.year, r.mids_level, r.scientific_name"
-        rows = _fetch(
-            f"SELECT f.facet, f.value, count(*) AS n FROM (SELECT {facet_columns} FROM {TABLE} r WHERE {where} "
-            f"LIMIT %s) r {_facet_unpivot_sql('r')} WHERE f.value <> '' AND f.facet <> %s GROUP BY 1, 2",
-            [*values, FACET_SAMPLE + 1, NAME_FACET])
-        counts = {}
-        for row in rows:
-            counts.setdefault(row["facet"], []).append((row["value"], row["n"]))
+        estimate = known if known is not None else _estimate(where, values)
+        limit = FACET_SAMPLE if estimate <= FACET_SAMPLE else FACET_ESTIMATE_SAMPLE
+        columns = ", ".join(f'{sql} AS "{name}"' for name, _, sql in FACETS)
+        counts = _counts(_fetch(
+            f"SELECT f.facet, f.value, count(*) AS n FROM (SELECT {columns} FROM {TABLE} r WHERE {where} "
+            f"LIMIT %s) k {_unpivot_sql(FACET_NAMES, 'k', total=True, as_='f')} WHERE f.value <> '' GROUP BY 1, 2",
+            [*values, limit + 1]))
         sampled = counts.get(TOTAL_FACET, [("all", 0)])[0][1]
-        if sampled <= FACET_SAMPLE:
+        if sampled <= limit:
             return SearchSummary(total=sampled, total_is_estimate=False, facets=_top(counts), facets_are_estimates=False)
-        total = max(_estimate(where, values), sampled)
+        total = max(estimate, sampled)
         scale = total / sampled
         scaled = {name: [(value, max(1, round(n * scale))) for value, n in pairs] for name, pairs in counts.items()}
-        return SearchSummary(total=total, total_is_estimate=True, facets=_top(scaled), facets_are_estimates=True)
+        return SearchSummary(total=total, total_is_estimate=known is None, facets=_top(scaled), facets_are_estimates=True)
 
 
 # --- the map ------------------------------------------------------------------------------------
@@ -758,7 +988,12 @@ def search_summary(params: SearchParams) -> SearchSummary:
 
 def search_grid(params: SearchParams, *, zoom: int, extent: tuple[float, float, float, float] | None) -> dict:
     """What the map draws for `params` in the visible `extent` at `zoom`: the points themselves
-    (public coordinates) when fewer than POINTS_MAX are located there, else counted cells."""
+    (public coordinates) when at most POINTS_MAX are located there, else counted cells.
+
+    The cells come first, as they bound the points: unfiltered from GridCount, filtered counted over
+    at most GRID_SAMPLE matches (read from a filter index that carries the coordinates, so a genus
+    or a country is counted from the index alone). Only when they hold few records are the points read."""
+    params = search_resolve(params)
     where, values = search_where_sql(params)
     if extent is not None:
         box, box_values = _box_sql(extent)
@@ -769,14 +1004,6 @@ def search_grid(params: SearchParams, *, zoom: int, extent: tuple[float, float, 
     size = GRID_SIZES[level]
     estimated = False
     with _Timeout():
-        points = _fetch(
-            f"SELECT r.uuid, r.scientific_name, r.catalog_number, r.institution_code, r.decimal_latitude, "
-            f"r.decimal_longitude, r.coordinate_grain FROM {TABLE} r WHERE {where} LIMIT %s", [*values, POINTS_MAX + 1])
-        if len(points) <= POINTS_MAX:
-            return {"mode": "points", "level": level, "size": float(size), "points": [
-                {"uuid": str(p["uuid"]), "name": p["scientific_name"], "catalog_number": p["catalog_number"],
-                 "institution": p["institution_code"], "lat": float(p["decimal_latitude"]),
-                 "lon": float(p["decimal_longitude"]), "grain": float(p["coordinate_grain"])} for p in points]}
         if params.is_unfiltered:
             cell_where, cell_values = "level = %s AND n > 0", [min(level, GRID_STORED - 1)]
             if extent is not None:
@@ -787,17 +1014,30 @@ def search_grid(params: SearchParams, *, zoom: int, extent: tuple[float, float, 
                     cell_where += " AND west + size >= %s AND west <= %s"
                     cell_values += [west, east]
             cells = _fetch(f"SELECT west, south, size, n FROM specimens_gridcount WHERE {cell_where}", cell_values)
+            located = sum(c["n"] for c in cells)  # at least the records in the extent: cells overlap its edges
+        elif _known_total(params) == 0:
+            cells, located = [], 0
         else:
             west_sql, south_sql, size_sql = _cell_sql(f"{size}::numeric")
             cells = _fetch(
                 f"SELECT {west_sql} AS west, {south_sql} AS south, {size_sql} AS size, count(*) AS n "
                 f"FROM (SELECT r.decimal_latitude, r.decimal_longitude, r.coordinate_grain FROM {TABLE} r "
                 f"WHERE {where} LIMIT %s) r GROUP BY 1, 2, 3", [*values, GRID_SAMPLE + 1])
-            sampled = sum(c["n"] for c in cells)
-            if sampled > GRID_SAMPLE:  # a broad search: the cells of a sample, scaled to the estimate
-                scale = max(_estimate(where, values), sampled) / sampled
+            located = sum(c["n"] for c in cells)
+            if located > GRID_SAMPLE:  # a broad search: the cells of a sample, scaled to the estimate
+                scale = max(_estimate(where, values), located) / located
                 cells = [{**c, "n": max(1, round(c["n"] * scale))} for c in cells]
                 estimated = True
+        if located <= POINTS_MAX:
+            points = _fetch(
+                f"SELECT r.uuid, r.scientific_name, r.catalog_number, r.institution_code, r.decimal_latitude, "
+                f"r.decimal_longitude, r.coordinate_grain FROM {TABLE} r WHERE {where} LIMIT %s",
+                [*values, POINTS_MAX + 1])
+            if len(points) <= POINTS_MAX:
+                return {"mode": "points", "level": level, "size": float(size), "points": [
+                    {"uuid": str(p["uuid"]), "name": p["scientific_name"], "catalog_number": p["catalog_number"],
+                     "institution": p["institution_code"], "lat": float(p["decimal_latitude"]),
+                     "lon": float(p["decimal_longitude"]), "grain": float(p["coordinate_grain"])} for p in points]}
     return {"mode": "cells", "level": level, "size": float(size), "estimated": estimated, "cells": [
         {"west": float(c["west"]), "south": float(c["south"]), "size": float(c["size"]), "count": int(c["n"])}
         for c in cells]}

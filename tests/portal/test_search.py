@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from institutions.models import Collection
-from specimens.models import FacetCount, GridCount, Specimen, SpecimenSearch
+from specimens.models import FacetCount, FacetPairCount, GridCount, Specimen, SpecimenSearch
 from specimens.search import (
     FACET_SAMPLE,
     INVALID_CURSOR,
@@ -118,8 +118,11 @@ def test_rebuild_gives_the_same_rows_and_counts_as_the_services_kept(collection,
     kept_counts = set(FacetCount.objects.filter(n__gt=0).values_list("facet", "value", "n"))
     kept_cells = set(GridCount.objects.filter(n__gt=0).values_list("level", "west", "south", "size", "n"))
     kept_rows = set(SpecimenSearch.objects.values_list("catalog_number", "document"))
+    kept_pairs = set(FacetPairCount.objects.filter(n__gt=0).values_list("dimension", "dimension_value", "facet", "value", "n"))
+    assert kept_pairs and ("genus", "Bombus", "country", "United Kingdom", 2) in kept_pairs
     assert search_rebuild() == 3
     assert set(FacetCount.objects.values_list("facet", "value", "n")) == kept_counts
+    assert set(FacetPairCount.objects.values_list("dimension", "dimension_value", "facet", "value", "n")) == kept_pairs
     assert set(GridCount.objects.values_list("level", "west", "south", "size", "n")) == kept_cells
     assert set(SpecimenSearch.objects.values_list("catalog_number", "document")) == kept_rows
 
@@ -199,9 +202,60 @@ def test_counts_above_the_sample_are_marked_as_estimates(collection, taxa, monke
     for n in range(5):
         published(collection, catalog_number=f"G{n}")
     monkeypatch.setattr(search, "FACET_SAMPLE", 2)
-    summary = search.search_summary(search_params_parse({"q": "bombus"}))
+    monkeypatch.setattr(search, "FACET_ESTIMATE_SAMPLE", 2)
+    summary = search.search_summary(search_params_parse({"q": "wicken"}))  # words: counted from the rows
     assert summary.total_is_estimate and summary.facets_are_estimates and summary.total >= 3
     assert FACET_SAMPLE >= 1000  # the real cap: exact counts for ordinary searches
+    # A search on one thing reads FacetPairCount: exact at any size.
+    exact = search.search_summary(search_params_parse({"q": "bombus"}))
+    assert (exact.total, exact.total_is_estimate, exact.facets_are_estimates) == (5, False, False)
+
+
+def test_one_filter_counts_come_from_pair_counts_and_equal_a_recount(collection, taxa):
+    for n in range(6):
+        published(collection, catalog_number=f"C{n}", scientific_name=["Bombus terrestris", "Bombus lapidarius",
+                                                                        "Quercus robur"][n % 3],
+                  country=["France", "United Kingdom"][n % 2], country_code=["FR", "GB"][n % 2],
+                  event_date=f"{1950 + n * 7}-01-01")
+    published(collection, publish=False, catalog_number="C9", country="Spain")
+
+    def recount(where: str) -> dict:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT country, count(*) FROM specimens_specimensearch r WHERE {where} GROUP BY 1")
+            return {value: n for value, n in cursor.fetchall()}
+
+    for query, where in (({"genus": "Bombus"}, "genus = 'Bombus'"), ({"q": "bombus"}, "genus = 'Bombus'"),
+                         ({"country": "France"}, "country = 'France'"), ({"year": "1950-1959"}, "year BETWEEN 1950 AND 1959"),
+                         ({"family": ["Apidae", "Fagaceae"]}, "true"), ({"q": "Bombus terrestris"}, "scientific_name = 'Bombus terrestris'")):
+        summary = search_summary(search_params_parse(query))
+        expected = recount(where)
+        assert not summary.total_is_estimate and summary.total == sum(expected.values()), query
+        assert {f["value"]: f["count"] for f in summary.facets["country"]} == expected, query
+    # Two conditions, one a facet: the total is read too; none match, so no rows are read.
+    empty = search_summary(search_params_parse({"genus": "Bombus", "has_image": "1"}))
+    assert (empty.total, empty.total_is_estimate) == (0, False)
+    assert hits({"genus": "Bombus", "has_image": "1"}) == []
+
+
+def test_a_whole_search_naming_a_taxon_country_or_name_is_that_filter(collection, taxa):
+    taxon_ensure_path(ranks=[*BUMBLEBEE, ("species", "Bombus pascuorum Scopoli")])
+    published(collection, catalog_number="W1", scientific_name="Bombus pascuorum Scopoli", locality="Quercus Lane")
+    published(collection, catalog_number="W2", scientific_name="Quercus robur", country="France", country_code="FR")
+    # The genus, not every record carrying the word: the oak on Quercus Lane is found, the bee is not
+    assert hits({"q": "Quercus"}) == ["W2"]
+    assert search_page(search_params_parse({"q": "quercus"})).params.q_filter == ("genus", ("Quercus",))
+    assert hits({"q": "bombus pascuorum"}) == ["W1"]  # the start of a name (its author follows)
+    assert search_page(search_params_parse({"q": "bombus pascuorum"})).params.q_filter == (
+        "name", ("bombus pascuorum scopoli",))
+    assert hits({"q": "france"}) == ["W2"] and hits({"q": "Hymenoptera"}) == ["W1"]
+    assert hits({"q": "quercus lane"}) == ["W1"]  # other words stay a text search
+    # A download of the search selects the same records as the page
+    from specimens.search import search_ids_sql
+
+    sql, values = search_ids_sql(search_params_parse({"q": "Quercus"}))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        assert [row[0] for row in cursor.fetchall()] == [Specimen.objects.get(catalog_number="W2").pk]
 
 
 # --- keyset pages --------------------------------------------------------------------------------
@@ -390,3 +444,36 @@ def test_the_download_form_posts_the_current_search_only_when_downloads_exist(co
         assert f'action="{_download_url()}"' in html and 'name="family" value="Apidae"' in html
     else:
         assert "Download these results" not in html
+
+
+# --- writers outside the specimen services -----------------------------------------------------
+
+
+def test_compute_mids_moves_the_search_rows_whose_level_changed(collection, taxa):
+    from specimens.mids import mids_compute
+
+    for n in range(3):
+        published(collection, catalog_number=f"M{n}")
+    assessed = dict(Specimen.objects.values_list("pk", "mids_level"))
+    with connection.cursor() as cursor:  # as levels from an older mapping release would stand
+        cursor.execute("UPDATE specimens_specimen SET mids_level = -1, mids_assessment_id = NULL")
+    search_rebuild()
+    assert set(SpecimenSearch.objects.values_list("mids_level", flat=True)) == {-1}
+    mids_compute(collection=collection)
+    assert dict(SpecimenSearch.objects.values_list("specimen_id", "mids_level")) == assessed
+    kept = set(FacetCount.objects.filter(n__gt=0).values_list("facet", "value", "n"))
+    kept_pairs = set(FacetPairCount.objects.filter(n__gt=0).values_list("dimension", "dimension_value", "facet", "value", "n"))
+    assert ("mids_level", "-1", 3) not in kept
+    search_rebuild()
+    assert set(FacetCount.objects.filter(n__gt=0).values_list("facet", "value", "n")) == kept
+    assert set(FacetPairCount.objects.filter(n__gt=0).values_list(
+        "dimension", "dimension_value", "facet", "value", "n")) == kept_pairs
+
+
+def test_generated_published_specimens_are_searchable(collection):
+    from django.core.management import call_command
+
+    call_command("generate_specimens", "--count", "40", "--collection", "OWN:ENT", "--seed", "3",
+                 "--publish-share", "1", stdout=__import__("io").StringIO())
+    assert SpecimenSearch.objects.count() == Specimen.objects.filter(status="published").count() == 40
+    assert search_summary(search_params_parse({})).total == 40

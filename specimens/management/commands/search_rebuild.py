@@ -1,14 +1,14 @@
 """`search_rebuild`: SpecimenSearch, FacetCount and GridCount again from the specimens.
 
-Needed after rows were written outside the specimen services (generate_specimens, a raw SQL fix)
-or after compute_mids re-assessed levels; the services and the importer keep it current otherwise.
+Needed after rows were written outside the specimen services (a raw SQL fix, a restored dump);
+the services, the importer, compute_mids and generate_specimens keep it current otherwise.
 """
 
 import time
 
 from django.core.management.base import BaseCommand
 
-from specimens.search import search_rebuild
+from specimens.search import search_rebuild, search_vacuum
 
 
 class Command(BaseCommand):
@@ -17,4 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = time.perf_counter()
         written = search_rebuild()
-        self.stdout.write(f"search rows={written} seconds={time.perf_counter() - started:.1f}")
+        rebuilt = time.perf_counter()
+        search_vacuum()
+        self.stdout.write(f"search rows={written} seconds={rebuilt - started:.1f} "
+                          f"vacuum_seconds={time.perf_counter() - rebuilt:.1f}")

@@ -1,17 +1,18 @@
 """The import batch's lease, attempts and reconciler, in-process (imports.batches). The
 same with a real worker killed in each stage: test_recovery.py."""
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from collections_portal.celery import app
 from imports.batches import (
-    IMPORT_GAVE_UP, import_batch_claim, import_batch_reenqueue_stale, staging_tables,
+    IMPORT_GAVE_UP, ImportLease, LeaseLost, import_batch_claim, import_batch_reenqueue_stale, staging_tables,
 )
 from imports.services import import_batch_create, import_batch_run
 from specimens.models import ImportBatch, ImportRowError, Specimen
@@ -99,6 +100,27 @@ def test_after_three_starts_the_batch_fails_with_a_reason_and_its_tables_go(coll
     assert batch.file_errors == [IMPORT_GAVE_UP.format(n=3)]
     assert "stopped 3 times" in batch.file_errors[0] and "No records from this file were saved" in batch.file_errors[0]
     assert staging_tables(batch_id=batch.pk) == [] and not Specimen.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the renewal thread's own connection sees the committed rows
+def test_a_lease_another_task_took_is_lost_and_the_statement_in_flight_is_cancelled(collection, source, settings):
+    settings.IMPORT_LEASE_RENEW_SECONDS = 0.2
+    batch, owner = import_batch_claim(batch_id=import_batch_create(collection=collection, path=source).pk)
+    lease = ImportLease(batch, owner)
+    started = time.monotonic()
+
+    with lease.kept():
+        # As when this task stalled past its lease and another task claimed the batch.
+        ImportBatch.objects.filter(pk=batch.pk).update(lease_owner="other-host:2:def")
+        with pytest.raises(DatabaseError, match="cancel"), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(30)")  # a long statement of this run: cancelled, not waited for
+        with pytest.raises(LeaseLost):
+            lease.check()
+        with pytest.raises(LeaseLost):
+            lease.set(batch, rows_done=1)
+
+    assert time.monotonic() - started < 15
+    assert ImportBatch.objects.get(pk=batch.pk).lease_owner == "other-host:2:def"  # the release left it alone
 
 
 def test_a_late_redelivery_finds_the_batch_settled_and_does_nothing(collection, source):

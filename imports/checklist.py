@@ -41,14 +41,21 @@ from psycopg import sql
 
 from institutions.models import Institution
 from institutions.selectors import ALL, institution_scope, memberships_for
-from specimens.models import TAXON_PATH_STEP, ImportBatch, ImportRowError, Taxon
 from specimens.dwc import HIGHER_COLUMNS, columns_sql
+from specimens.models import TAXON_PATH_STEP, ImportBatch, ImportRowError, Taxon
 from specimens.taxonomy import ROOT, NewTaxon, TaxonPlace, taxa_insert, taxon_ids_draw
 from standards.archive import ArchiveError
 from standards.reader import DwcArchive, dwc_open
 from standards.terms import ROW_TYPE_TAXON, term_local_name
 
-from .batches import ADVISORY_LOCK, ImportLease, LeaseLost, import_batch_claim, import_batch_set, import_report_write
+from .batches import (
+    ADVISORY_LOCK,
+    ImportLease,
+    LeaseLost,
+    import_batch_claim,
+    import_batch_set,
+    import_report_write,
+)
 from .run import import_batch_run
 from .sql import sql_copy, sql_execute, sql_fetch
 from .taxon_paths import HIGHER_TERMS, name_split, taxon_path_for
@@ -724,7 +731,7 @@ class _TreeWrite:
             missing: dict[tuple, list[int]] = {}
             taken: set[int] = set()  # existing nodes given an authorship by this level
             for node in members:
-                rank, name, authorship = prefixes[node][-1]
+                _rank, name, authorship = prefixes[node][-1]
                 parent_id = ids[parent_of[node]] if depth else None
                 taxon = exact.get((parent_id, name, authorship))
                 fill_authorship = None

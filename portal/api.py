@@ -16,6 +16,7 @@ from collections_portal.common.throttling import PortalRateThrottle
 from specimens.api.serializers import SpecimenListOutputSerializer
 from specimens.search import (
     EQUALITY_FILTERS,
+    FACET_ESTIMATE_SAMPLE,
     FACET_SAMPLE,
     PAGE_SIZE_MAX,
     SORTS,
@@ -101,8 +102,10 @@ class PublicSpecimenSearchApi(APIView):
         summary="Search published specimens",
         description=(
             "The public search page as JSON: published records only, with sensitive localities generalised. "
-            f"`count` is exact up to {FACET_SAMPLE:,} matches and the planner's estimate above (`count_is_estimate`); "
-            f"facet counts above that are scaled from the first {FACET_SAMPLE:,} (`facets_are_estimates`). Keyset pages: "
+            "`count` and the facet counts are exact for a search on one thing (a name, a taxon, a country, a "
+            f"facet value) and for any search with at most {FACET_SAMPLE:,} matches; otherwise `count` is exact where "
+            "stored counts give it and the planner's estimate elsewhere (`count_is_estimate`), and the facet counts "
+            f"are scaled from {FACET_ESTIMATE_SAMPLE:,} matches (`facets_are_estimates`). Keyset pages: "
             "follow `next`.\n\n**Throttling**: per client, anonymous callers by address at the `anon` rate "
             "(default 120 requests a minute), logged-in callers by account at the `user` rate; past it the "
             "answer is 429 with `Retry-After`."),

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from specimens.search import (
     FACET_LABELS,
-    FACET_SAMPLE,
+    FACET_ESTIMATE_SAMPLE,
     FACET_NAMES,
     PAGE_SIZE,
     SORTS,
@@ -140,7 +140,7 @@ def search(request):
         "map_attribution": settings.PORTAL_MAP_TILE_ATTRIBUTION,
         "clear_url": reverse("portal:search"),
         "size": size,
-        "facet_sample": FACET_SAMPLE,
+        "facet_sample": FACET_ESTIMATE_SAMPLE,
         "with_images_url": _url([*params.query_items(without="has_image"), ("has_image", "1")]),
     }
     return render(request, "portal/search.html", context)

@@ -477,3 +477,12 @@ def test_generated_published_specimens_are_searchable(collection):
                  "--publish-share", "1", stdout=__import__("io").StringIO())
     assert SpecimenSearch.objects.count() == Specimen.objects.filter(status="published").count() == 40
     assert search_summary(search_params_parse({})).total == 40
+
+
+def test_a_search_with_no_results_shows_no_empty_facet_box(collection, taxa, public_client):
+    published(collection, catalog_number="Z1")
+    empty = public_client.get(SEARCH, {"q": "zzzzqqqq"}).content.decode()
+    assert "No published specimens match" in empty
+    assert 'class="facets"' not in empty and "no-facets" in empty and 'href="#facets"' not in empty
+    found = public_client.get(SEARCH, {"q": "wicken"}).content.decode()
+    assert 'class="facets"' in found and "no-facets" not in found

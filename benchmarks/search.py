@@ -139,7 +139,7 @@ def main() -> None:
             cur.execute(sql, params)
             cur.fetchall()
 
-    ours_samples, base_samples, per_case = [], [], {}
+    ours_samples, base_samples, per_case, per_base = [], [], {}, {}
     for name, url, query in cases:  # warm-up
         request(url, query)
         baseline(name)
@@ -153,8 +153,10 @@ def main() -> None:
             ours_samples.append(middle - started)
             base_samples.append(ended - middle)
             per_case.setdefault(name, []).append(middle - started)
+            per_base.setdefault(name, []).append(ended - middle)
     for name, samples in per_case.items():
-        print(f"[bench] {name:18s} median {statistics.median(samples) * 1000:7.1f} ms  max {max(samples) * 1000:7.1f} ms",
+        print(f"[bench] {name:18s} median {statistics.median(samples) * 1000:7.1f} ms  max {max(samples) * 1000:7.1f} ms"
+              f"  (bare SQL median {statistics.median(per_base[name]) * 1000:6.1f} ms  max {max(per_base[name]) * 1000:6.1f} ms)",
               flush=True)
 
     # Page 10,000 vs page 1: a cursor at row 199,980 (found once with OFFSET, untimed).

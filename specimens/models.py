@@ -675,11 +675,10 @@ class SpecimenSearch(models.Model):
             models.Index(Coalesce("year", -32768).desc(), F("specimen").desc(), name="search_year_down"),
             models.Index(fields=["institution_code"], name="search_institution"),
             models.Index(fields=["collection_code"], name="search_collection"),
-            # A filter on a rank below phylum or on a country, sorted by name, is a range of one of
-            # these plus LIMIT (kingdom and phylum have so few values that the name index serves them);
-            # with the public coordinates included, its map cells are counted from the index alone.
+            # A filter on a rank or on a country, sorted by name, is a range of one of these plus
+            # LIMIT; with the public coordinates included, its map cells are counted from the index alone.
             *(models.Index(fields=[HIGHER_RANKS[rank], "name_key", "specimen"], name=f"search_{rank}_name",
-                           include=MAP_COLUMNS) for rank in tuple(HIGHER_RANKS)[2:]),
+                           include=MAP_COLUMNS) for rank in HIGHER_RANKS),
             models.Index(fields=["country", "name_key", "specimen"], name="search_country_name", include=MAP_COLUMNS),
             models.Index(fields=["type_status"], name="search_type_status", condition=~Q(type_status="")),
             models.Index(fields=["decimal_latitude", "decimal_longitude"], name="search_point",

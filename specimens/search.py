@@ -350,11 +350,12 @@ def search_rebuild() -> int:
             cursor.execute(f"ALTER TABLE {TABLE} DROP CONSTRAINT {_identifier(name)}")
         for name, _ in indexes:
             cursor.execute(f"DROP INDEX {_identifier(name)}")
-        # Written in taxonomic order, so the rows of one family or genus share a few heap pages: a
-        # filtered page or facet sample reads those pages, not one random page per match. Rows the
-        # services add later go to the end; the next rebuild puts them in their place.
-        order = ", ".join(str(SEARCH_COLUMNS.index(c) + 1) for c in (*RANK_COLUMNS[:-1], "name_key", "specimen_id"))
-        cursor.execute(f"INSERT INTO {TABLE} ({', '.join(SEARCH_COLUMNS)}) {_rows_select_sql('true')} ORDER BY {order}")
+        # Written in an order unrelated to any column (a hash of the id), so the first N matches in
+        # the heap are a fair sample of every search's matches: the scaled facet counts of a broad
+        # search come from all its taxa, places and institutions, not from the first ones in some
+        # order. Pages and exact counts do not read the heap in bulk (index ranges, FacetPairCount).
+        cursor.execute(f"INSERT INTO {TABLE} ({', '.join(SEARCH_COLUMNS)}) {_rows_select_sql('true')} "
+                       f"ORDER BY hashint8(p.id), p.id")
         written = cursor.rowcount
         for _, definition in indexes:
             cursor.execute(definition)
@@ -787,8 +788,8 @@ def _fetch(sql: str, values) -> list[dict]:
 
 
 # Filters with a (column, name_key, specimen_id) index: one value of them, sorted by name, is an
-# index range read in order (migration 0013).
-NAME_ORDERED_FILTERS = (*tuple(HIGHER_RANKS)[2:], "country")
+# index range read in order (migrations 0013, 0014).
+NAME_ORDERED_FILTERS = (*HIGHER_RANKS, "country")
 # Filters whose matches cluster in name order without such an index: a walk of the name index can
 # pass most of the table before the first of them, so up to SORT_AFTER_FILTER_UP_TO they are read
 # through their own index and sorted.
@@ -970,10 +971,16 @@ def search_summary(params: SearchParams) -> SearchSummary:
         estimate = known if known is not None else _estimate(where, values)
         limit = FACET_SAMPLE if estimate <= FACET_SAMPLE else FACET_ESTIMATE_SAMPLE
         columns = ", ".join(f'{sql} AS "{name}"' for name, _, sql in FACETS)
+        with connection.cursor() as cursor:
+            # The matches in heap order (rows lie in hash order: search_rebuild), not in an index's
+            # name order, so a sample is spread over all of them.
+            cursor.execute("SET LOCAL enable_indexscan = off")
         counts = _counts(_fetch(
             f"SELECT f.facet, f.value, count(*) AS n FROM (SELECT {columns} FROM {TABLE} r WHERE {where} "
             f"LIMIT %s) k {_unpivot_sql(FACET_NAMES, 'k', total=True, as_='f')} WHERE f.value <> '' GROUP BY 1, 2",
             [*values, limit + 1]))
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = on")
         sampled = counts.get(TOTAL_FACET, [("all", 0)])[0][1]
         if sampled <= limit:
             return SearchSummary(total=sampled, total_is_estimate=False, facets=_top(counts), facets_are_estimates=False)

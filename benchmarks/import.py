@@ -110,8 +110,12 @@ def floor_table_create(cursor, table: str) -> None:
         cursor.execute(definition.replace(" ON public.specimens_specimen ", f" ON public.{table} ", 1))
 
 
-def floor_measure(*, batch_ids: list[int], folder: Path, checkpoint_dsn: str) -> float:
-    """Seconds for the floor: COPY of our imported rows into the copy table, plus their history insert."""
+def floor_measure(*, batch_ids: list[int], folder: Path, checkpoint_dsn: str, parallel: int = 1) -> float:
+    """Seconds for the floor: COPY of our imported rows into the copy table, plus their history insert.
+
+    With parallel N the rows are dealt into N parts, each copied and audited in its own transaction
+    on its own connection at the same time: what the machine's cores allow N writers at most.
+    """
     import pghistory
     import psycopg
     from django.db import connection, transaction
@@ -121,26 +125,42 @@ def floor_measure(*, batch_ids: list[int], folder: Path, checkpoint_dsn: str) ->
     from specimens.models import BULK_IMPORT_SETTING
 
     table = "bench_import_floor"
-    dump = folder / "floor.bin"
+    dumps = [folder / f"floor{n}.bin" for n in range(parallel)]
     with connection.cursor() as cursor:
         floor_table_create(cursor, table)
-        with open(dump, "wb") as out, cursor.cursor.copy(
-            psql.SQL("COPY (SELECT * FROM specimens_specimen WHERE import_batch_id = ANY({}) ORDER BY id) "
-                     "TO STDOUT (FORMAT binary)").format(psql.Literal(batch_ids))) as copy:
-            for data in copy:
-                out.write(data)
+        for n, dump in enumerate(dumps):
+            with open(dump, "wb") as out, cursor.cursor.copy(psql.SQL(
+                    "COPY (SELECT * FROM specimens_specimen WHERE import_batch_id = ANY({}) AND mod(id, {}) = {} ORDER BY id) "
+                    "TO STDOUT (FORMAT binary)").format(psql.Literal(batch_ids), psql.Literal(parallel), psql.Literal(n))) as copy:
+                for data in copy:
+                    out.write(data)
     with psycopg.connect(checkpoint_dsn, autocommit=True) as conn:
         checkpoint(conn)
     action = f"bench_import_floor_{int(time.time())}"
+
+    def write(part: int) -> int:
+        dump = dumps[part]
+        try:
+            with transaction.atomic(), pghistory.context(source="import", action=action):
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as the importer: checked per statement
+                    cursor.execute("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
+                    with cursor.cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy, open(dump, "rb") as handle:
+                        while chunk := handle.read(4 * 1024**2):
+                            copy.write(chunk)
+                    # This part's rows only: another part may have committed its own already.
+                    return specimen_events_write(label="insert", source=psql.SQL(
+                        f"(SELECT * FROM {table} WHERE mod(id, {parallel}) = {part}) s"))
+        finally:
+            if parallel > 1:
+                connection.close()
+
     started = time.perf_counter()
-    with transaction.atomic(), pghistory.context(source="import", action=action):
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as the importer: checked per statement
-            cursor.execute("SELECT set_config(%s, 'on', true)", [BULK_IMPORT_SETTING])
-            with cursor.cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy, open(dump, "rb") as handle:
-                while chunk := handle.read(4 * 1024**2):
-                    copy.write(chunk)
-        written = specimen_events_write(label="insert", source=psql.SQL(f"{table} s"))
+    if parallel == 1:
+        written = write(0)
+    else:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            written = sum(pool.map(write, range(parallel)))
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:  # the floor's events and table go; ours stay until the clean-up
         cursor.execute("DELETE FROM specimens_specimenevent WHERE pgh_context_id IN "
@@ -148,7 +168,7 @@ def floor_measure(*, batch_ids: list[int], folder: Path, checkpoint_dsn: str) ->
         cursor.execute("DELETE FROM pghistory_context WHERE metadata->>'action' = %s", [action])
         cursor.execute(f"DROP TABLE {table}")
     print(f"[bench] floor: COPY of {written:,} typed rows into a copy of the specimen table + history insert "
-          f"in {seconds:.2f} s", flush=True)
+          f"in {seconds:.2f} s ({parallel} at once, {written / seconds:,.0f} rows/s)", flush=True)
     return seconds
 
 
@@ -224,9 +244,23 @@ def main() -> None:
                                          discipline="Botany") for n in range(len(parts))]
         batches = [import_batch_create(collection=c, path=p) for c, p in zip(collections, parts)]
 
+        def timed(execute, sql, params, many, context):
+            """--steps: every statement of 0.5 s or more through Django's cursors (the importer's own
+            SQL kit logs its statements itself)."""
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                seconds = time.perf_counter() - started
+                if seconds >= 0.5:
+                    print(f"[sql] {seconds:.3f} s {' '.join(str(sql).split())[:140]}", flush=True)
+
         def run(batch_id):
             try:
-                return import_batch_run(batch_id=batch_id)
+                if not args.steps:
+                    return import_batch_run(batch_id=batch_id)
+                with connection.execute_wrapper(timed):
+                    return import_batch_run(batch_id=batch_id)
             finally:
                 connection.close()  # each thread has its own connection
 
@@ -241,7 +275,8 @@ def main() -> None:
               f"in {ours:.2f} s ({inserted / ours:,.0f} rows/s) {[b.file_errors for b in done if b.file_errors]}", flush=True)
         if inserted != args.rows:
             sys.exit("the import did not insert every row; the figure would be meaningless")
-        floor = floor_measure(batch_ids=[b.pk for b in done], folder=Path(folder), checkpoint_dsn=dsn)
+        floor = floor_measure(batch_ids=[b.pk for b in done], folder=Path(folder), checkpoint_dsn=dsn,
+                              parallel=args.parallel)
 
     if not args.keep:
         with connection.cursor() as cursor:  # plain SQL: the benchmark rows need no history
@@ -253,7 +288,7 @@ def main() -> None:
             cursor.execute("DELETE FROM specimens_specimen WHERE collection_id = ANY(%s)", [ids])
             cursor.execute("SET session_replication_role = DEFAULT")
     print(f"{_common.result_line('import', ours, baseline)} floor={floor:.6f} ratio_floor={ours / floor:.2f} "
-          f"rows_per_s={inserted / ours:.0f}")
+          f"rows_per_s={inserted / ours:.0f} floor_rows_per_s={inserted / floor:.0f}")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ class ImportRun:
         self.lease = lease
         self.collection = batch.collection
         self.warnings: list[str] = []
+        self.inserted = self.updated = self.matched = 0  # set by the write (imports.write)
         # This attempt's own tables (import_<part>_<batch>_<attempt>), dropped at its end, or by
         # the next claim or the reconciler if it dies.
         self.stage = staging_name("stage", batch)
@@ -153,10 +154,13 @@ class ImportRun:
                 self.lease.set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
                                rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
                 self.pause_for_tests(ImportBatch.Status.WRITING)
-            with self.phase("mids"):  # every record written, in one pass, in the same transaction
-                mids_assess_import(rows_table=self.rows, stage_table=self.stage, columns=self.columns)
-            with self.phase("search"):  # the public search (specimens.search), same transaction
-                search_import_refresh(rows_table=self.rows)
+            # New records carry their MIDS level from the INSERT, and drafts have no search rows:
+            # only matched records, or records published on import, need these passes.
+            if self.matched or self.batch.publish:
+                with self.phase("mids"):  # every matched record, in one pass, in the same transaction
+                    mids_assess_import(rows_table=self.rows, stage_table=self.stage, columns=self.columns)
+                with self.phase("search"):  # the public search (specimens.search), same transaction
+                    search_import_refresh(rows_table=self.rows)
 
     # -- what the steps share
     def col(self, term: str) -> psql.Identifier | None:

@@ -3,17 +3,21 @@
 Two halves, one module, because both must agree on what a row holds:
 
 - **Upkeep.** `search_specimens_refresh` / `search_refresh_where` rewrite the rows of the given
-  specimens inside the caller's transaction (the specimen services, the importer), filling them
-  through the SQL form of the public read model (specimens.public), and move FacetCount and
-  GridCount by the same rows: one DELETE … RETURNING and one INSERT … RETURNING, each feeding the
-  counts in the same statement. `search_rebuild` redoes everything (after generate_specimens, or to
-  heal counts a raw DELETE of published rows left behind).
+  specimens inside the caller's transaction (the specimen services, the importer, compute_mids),
+  filling them through the SQL form of the public read model (specimens.public), and move
+  FacetCount, FacetPairCount and GridCount by the same rows: one DELETE … RETURNING and one
+  INSERT … RETURNING, each feeding the counts in the same statement. `search_rebuild` redoes
+  everything in one pass (generate_specimens runs it; or to heal counts a raw DELETE of published
+  rows left behind).
 - **Queries.** `search_params_parse` checks a query string (400 on bad input, via SearchInputError);
+  `search_resolve` turns a search that names a taxon, a country or names into that filter;
   `search_page`, `search_summary`, `search_grid` run the page, the counts and the map; the public
   API and engineer E's "download this search" use `search_where_sql` for the same rows.
 
-At 10 M rows: keyset pages on (sort key, id), never OFFSET; no COUNT(*) beyond a capped sample,
-the planner's estimate above it ("about N"); a statement timeout on every public query.
+At 10 M rows: keyset pages on (sort key, id), never OFFSET, read as an index range where a
+(filter, name) index exists; exact counts from FacetCount (unfiltered) and FacetPairCount (one
+filter); otherwise no COUNT(*) beyond a capped sample, scaled and marked as estimates ("about N");
+a statement timeout on every public query.
 """
 
 from __future__ import annotations

@@ -281,6 +281,7 @@ def main() -> None:
     if not args.keep:
         with connection.cursor() as cursor:  # plain SQL: the benchmark rows need no history
             ids = [c.pk for c in collections]
+            cursor.execute("ANALYZE specimens_specimen")  # else the IN (…) below may be planned as a nested loop
             cursor.execute("SET session_replication_role = replica")
             for table in ("specimens_specimenagent", "specimens_identification"):
                 cursor.execute(f"DELETE FROM {table} WHERE specimen_id IN "

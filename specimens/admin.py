@@ -1,8 +1,8 @@
 from django.contrib import admin
 
 from .models import (
-    Agent, FacetCount, GridCount, Identification, ImportBatch, ImportRowError, ImportUndoKept, MidsAssessment,
-    Preparation, Specimen, SpecimenAgent, SpecimenSearch, Taxon,
+    Agent, FacetCount, FacetPairCount, GridCount, Identification, ImportBatch, ImportRowError, ImportUndoKept,
+    MidsAssessment, Preparation, Specimen, SpecimenAgent, SpecimenSearch, Taxon,
 )
 
 
@@ -162,6 +162,13 @@ class SpecimenSearchAdmin(SearchReadOnlyAdmin):
 class FacetCountAdmin(SearchReadOnlyAdmin):
     list_display = ("facet", "value", "n")
     list_filter = ("facet",)
+
+
+@admin.register(FacetPairCount)
+class FacetPairCountAdmin(SearchReadOnlyAdmin):
+    list_display = ("dimension", "dimension_value", "facet", "value", "n")
+    list_filter = ("dimension", "facet")
+    show_full_result_count = False  # a row per pair of values: millions at 10 M specimens
 
 
 @admin.register(GridCount)

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from specimens.models import SpecimenSearch
 
@@ -32,9 +33,10 @@ def test_visitor_searches_narrows_maps_and_draws_a_box(live_server, page, screen
 
     page.get_by_role("link", name="Map").click()
     page.wait_for_url(re.compile(r"view=map"))
-    page.wait_for_selector("#search-map path.leaflet-interactive")  # drawn from /search/map.json
+    # Drawn from /search/map.json; the map may fetch again as it settles on the results' bounds,
+    # so wait for the drawing that says it shows points, then count them.
+    expect(page.locator("#map-status")).to_contain_text("points", timeout=15_000)
     assert page.locator("#search-map path.leaflet-interactive").count() == min(narrowed, located)
-    assert "points" in page.locator("#map-status").inner_text()
     page.screenshot(path=f"{screenshots_dir}/search-map.png", full_page=True)
 
     page.get_by_role("button", name="Draw a box to filter").click()

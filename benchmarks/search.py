@@ -14,8 +14,9 @@ is timed through Django's test client (the whole server side: URL, parsing, quer
   zoom 5, a country's box at zoom 9).
 
 "ours" is the p95 over all those requests (each --repeat times, alternated with the baseline);
-"baseline" the p95 of the same searches' bare result-page SQL (the SELECT of the rows shown,
-executed with psycopg, no facets, no counting, no Python). deep_ratio is the median of page
+"baseline" the p95 of the same searches' bare result-page SQL (the SELECT of the rows shown, as
+the page plans it: `search_page_sql`, worked out once, untimed; nothing when FacetPairCount says no
+record matches), executed with psycopg, no facets, no counting, no Python. deep_ratio is the median of page
 10,000 (20 a page: the cursor placed at row 199,980 once, untimed) over the median of page 1.
 """
 
@@ -50,8 +51,8 @@ def main() -> None:
     from institutions.services import collection_upsert, institution_upsert
     from specimens.models import Specimen, SpecimenSearch
     from specimens.search import (
-        _page_query,
         cursor_encode,
+        search_page_sql,
         search_params_parse,
         search_rebuild,
     )
@@ -129,7 +130,7 @@ def main() -> None:
             assert corrected, f"no correction for {typo!r}"
             from dataclasses import replace
             params = replace(params, names=tuple(n.lower() for n in corrected))
-        bare[name] = _page_query(params, 20 if "grid" not in name else 20)
+        bare[name] = search_page_sql(params, 20) or ("SELECT 1 WHERE false", [])  # the page's own plan
 
     raw = connection.connection  # psycopg connection: the bare SQL, no Django cursor wrapper
 

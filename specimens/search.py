@@ -42,6 +42,9 @@ STATEMENT_TIMEOUT_MS = 2000
 FACET_SAMPLE = 5_000
 # Above FACET_SAMPLE matches (by FacetPairCount or the planner), facets are scaled from this many.
 FACET_ESTIMATE_SAMPLE = 1_000
+# Microseconds per row read in heap order and tested against words, and per match handed over by
+# the text index (a prefix): what decides how a sample of word matches is read.
+SEQ_ROW_COST, TEXT_MATCH_COST = 0.65, 0.45
 # Up to this many estimated matches, a filtered page reads them all through the filter's indexes and
 # sorts the few it shows, instead of walking the sort index: names cluster (every "Carduelis …"
 # sorts together, every Vespidae name late in the alphabet), so a walk can pass most of the table
@@ -820,13 +823,15 @@ def _in_name_order(params: SearchParams) -> bool:
     return False
 
 
-def _page(params: SearchParams, size: int) -> SearchPage:
+def search_page_sql(params: SearchParams, size: int) -> tuple[str, list] | None:
+    """The SELECT one keyset page runs for `params` (resolved, in the order its plan reads), or
+    None when FacetPairCount already says nothing matches. The benchmark's bare SQL is this."""
     params = search_resolve(params)
     sort_after_filter = False
     conditions = _conditions(params)
     if conditions and len(conditions) == 2 and _known_total(params) == 0:
         # FacetPairCount knows nothing matches (a genus with no images): no range to read through
-        return SearchPage(rows=[], next_cursor=None, params=params)
+        return None
     if not params.is_unfiltered and not _in_name_order(params):
         # Conditions that match rows spread evenly over the sort order (words, years, places,
         # collectors, MIDS levels) find a page at once by walking the sort index; few matches, or
@@ -836,7 +841,13 @@ def _page(params: SearchParams, size: int) -> SearchPage:
         if estimate is None:
             estimate = _estimate(*search_where_sql(params))
         sort_after_filter = estimate <= (SORT_AFTER_FILTER_UP_TO if clustered else FACET_SAMPLE)
-    rows = _fetch(*_page_query(params, size, sort_after_filter=sort_after_filter))
+    return _page_query(params, size, sort_after_filter=sort_after_filter)
+
+
+def _page(params: SearchParams, size: int) -> SearchPage:
+    params = search_resolve(params)
+    query = search_page_sql(params, size)
+    rows = _fetch(*query) if query is not None else []
     next_cursor = cursor_encode(_sort_key(rows[size - 1], params.sort), params=params) if len(rows) > size else None
     return SearchPage(rows=rows[:size], next_cursor=next_cursor, params=params)
 
@@ -979,12 +990,22 @@ def search_summary(params: SearchParams) -> SearchSummary:
             # The matches in heap order (rows lie in hash order: search_rebuild), not in an index's
             # name order, so a sample is spread over all of them.
             cursor.execute("SET LOCAL enable_indexscan = off")
+            if limit < estimate and (params.recorded_by or (params.q and conditions is None)):
+                # Words: the text index hands over every match before the first is read (a prefix
+                # on 170,000 matches ≈ 75 ms at 10 M rows); reading the heap until `limit` have
+                # matched scans limit × rows / matches rows (≈ 40 ms there). The cheaper one, by
+                # the costs measured on the benchmark machine (docs/BENCHMARKS.md, search).
+                cursor.execute(f"SELECT reltuples FROM pg_class WHERE oid = '{TABLE}'::regclass")
+                rows = max(float(cursor.fetchone()[0]), 1.0)
+                if limit * rows / estimate * SEQ_ROW_COST < estimate * TEXT_MATCH_COST:
+                    cursor.execute("SET LOCAL enable_bitmapscan = off")
         counts = _counts(_fetch(
             f"SELECT f.facet, f.value, count(*) AS n FROM (SELECT {columns} FROM {TABLE} r WHERE {where} "
             f"LIMIT %s) k {_unpivot_sql(FACET_NAMES, 'k', total=True, as_='f')} WHERE f.value <> '' GROUP BY 1, 2",
             [*values, limit + 1]))
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_indexscan = on")
+            cursor.execute("SET LOCAL enable_bitmapscan = on")
         sampled = counts.get(TOTAL_FACET, [("all", 0)])[0][1]
         if sampled <= limit:
             return SearchSummary(total=sampled, total_is_estimate=False, facets=_top(counts), facets_are_estimates=False)

@@ -205,6 +205,9 @@ def test_counts_above_the_sample_are_marked_as_estimates(collection, taxa, monke
     monkeypatch.setattr(search, "FACET_ESTIMATE_SAMPLE", 2)
     summary = search.search_summary(search_params_parse({"q": "wicken"}))  # words: counted from the rows
     assert summary.total_is_estimate and summary.facets_are_estimates and summary.total >= 3
+    monkeypatch.setattr(search, "TEXT_MATCH_COST", 1e9)  # the sample read from the heap, not the text index
+    summary = search.search_summary(search_params_parse({"recorded_by": "smith"}))
+    assert summary.total_is_estimate and summary.facets["country"][0]["value"] == "United Kingdom"
     assert FACET_SAMPLE >= 1000  # the real cap: exact counts for ordinary searches
     # A search on one thing reads FacetPairCount: exact at any size.
     exact = search.search_summary(search_params_parse({"q": "bombus"}))

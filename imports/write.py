@@ -214,11 +214,11 @@ def records_write(run) -> None:
         if set_based:
             sql_execute("SELECT set_config('session_replication_role', 'origin', true)")
         sql_execute("SELECT set_config(%s, 'off', true)", [BULK_IMPORT_SETTING])
+        with run.phase("analyze written"):  # before publishing, which reads the new rows back
+            targets_analyze(run, tables=("specimens_specimen",))
         if run.batch.publish:
             with run.phase("publish"):
                 _records_publish(run)
-        with run.phase("analyze written"):
-            targets_analyze(run, tables=("specimens_specimen",))
 
 
 def _references_lock(run) -> bool:

@@ -433,23 +433,6 @@ def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = 
     return levels
 
 
-def _statistics_refresh(rows_table: str) -> None:
-    """ANALYZE the specimen table when the import's rows are a fifth of what its statistics say.
-
-    The join below reads the rows the write just made; with statistics from before the write (a
-    new collection, a new database) the planner takes the table for empty and joins by nested
-    loops over a sequential scan: 28 s for 20,000 rows. ANALYZE samples, so it takes well under a
-    second, and inside the write's transaction it sees the new rows.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'specimens_specimen'::regclass")
-        known = cursor.fetchone()[0]
-        cursor.execute(f'SELECT count(*) FROM "{rows_table}"')
-        rows = cursor.fetchone()[0]
-        if known < 0 or rows > max(known, 1_000) * 0.2:
-            cursor.execute("ANALYZE specimens_specimen")
-
-
 def import_kept_columns(*, stage_alias: str, columns: dict[str, int]) -> dict[str, str]:
     """The MIDS terms an import keeps in mids_terms → the staging column (aliased stage_alias) holding them."""
     return {t: f'{stage_alias}."c{columns[t]}"' for t in import_kept_terms() if t in columns}
@@ -480,12 +463,12 @@ def mids_assess_new(*, source: str, related_joins: str, extra_from: str, kept_co
 
 def mids_assess_import(*, rows_table: str, stage_table: str, columns: dict[str, int]) -> Counter:
     """Every record an import matched (updated or not), after its write, in one pass: records it
-    inserted carry their level from the INSERT (mids_assess_new).
+    inserted carry their level from the INSERT (mids_assess_new). The write has ANALYZEd the
+    specimen table when it added many rows (imports.write.targets_analyze).
 
     The file's values of MIDS terms we have no column for are kept in mids_terms (terms the file
     does not carry keep what an earlier import left there).
     """
-    _statistics_refresh(rows_table)  # the search rows' refresh after this reads the new rows too
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT EXISTS (SELECT 1 FROM "{rows_table}" WHERE match_id IS NOT NULL)')
         if not cursor.fetchone()[0]:

@@ -283,6 +283,16 @@ def _agents_ensure(run) -> None:
     sql_copy(run.agents, ["name", "agent_id"], mapping.items())
 
 
+def _named_agents_join(run, column: str) -> psql.Composed:
+    """Joins each row (aliased r) to the agents its name list `column` names, in list order
+    (n.ord), aliased a (name, agent_id): what the links are made of, and what MIDS reads of them
+    before they exist."""
+    return psql.SQL(
+        "CROSS JOIN LATERAL regexp_split_to_table({column}, {split}) WITH ORDINALITY AS n(name, ord) "
+        "JOIN {agents} a ON a.name = btrim(n.name)"
+    ).format(column=_r(column), split=psql.Literal(AGENT_SPLIT), agents=psql.Identifier(run.agents))
+
+
 def _agent_links_insert(run, *, source: str, id_column: str, column: str, role: str,
                         where: psql.Composable = psql.SQL("true")) -> None:
     """Ordered links of one role for the rows of the table `source` (aliased r), in key order so the
@@ -290,12 +300,10 @@ def _agent_links_insert(run, *, source: str, id_column: str, column: str, role: 
     specimen = psql.Identifier("r", id_column)
     sql_execute(psql.SQL(
         'INSERT INTO specimens_specimenagent (specimen_id, agent_id, role, "order") '
-        "SELECT {specimen}, a.agent_id, %s, min(n.ord) - 1 FROM {source} r "
-        "CROSS JOIN LATERAL regexp_split_to_table({column}, %s) WITH ORDINALITY AS n(name, ord) "
-        "JOIN {agents} a ON a.name = btrim(n.name) "
+        "SELECT {specimen}, a.agent_id, %s, min(n.ord) - 1 FROM {source} r {named} "
         "WHERE {where} AND {column} IS NOT NULL GROUP BY {specimen}, a.agent_id ORDER BY {specimen}, a.agent_id"
-    ).format(specimen=specimen, source=psql.Identifier(source), column=psql.Identifier("r", column),
-             agents=psql.Identifier(run.agents), where=where), [role, AGENT_SPLIT])
+    ).format(specimen=specimen, source=psql.Identifier(source), named=_named_agents_join(run, column),
+             column=_r(column), where=where), [role])
 
 
 def _records_update(run) -> None:
@@ -445,12 +453,11 @@ def _agent_ids_sql(run) -> psql.Composable:
             "WHERE a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL)").format(psql.Identifier(run.agents)))[0][0]:
         return none
     linked = psql.SQL(" UNION ALL ").join(
-        psql.SQL("SELECT r.new_id AS id, {role} AS role, coalesce(a.orcid, a.wikidata_qid) AS ident FROM {rows} r "
-                 "CROSS JOIN LATERAL regexp_split_to_table({column}, {split}) AS n(name) "
-                 "JOIN {agents} na ON na.name = btrim(n.name) JOIN specimens_agent a ON a.id = na.agent_id "
-                 "WHERE r.match_id IS NULL AND {column} IS NOT NULL AND (a.orcid IS NOT NULL OR a.wikidata_qid IS NOT NULL)"
+        psql.SQL("SELECT r.new_id AS id, {role} AS role, coalesce(x.orcid, x.wikidata_qid) AS ident FROM {rows} r "
+                 "{named} JOIN specimens_agent x ON x.id = a.agent_id "
+                 "WHERE r.match_id IS NULL AND {column} IS NOT NULL AND (x.orcid IS NOT NULL OR x.wikidata_qid IS NOT NULL)"
                  ).format(role=psql.Literal(role), rows=psql.Identifier(run.rows), column=_r(column),
-                          split=psql.Literal(AGENT_SPLIT), agents=psql.Identifier(run.agents))
+                          named=_named_agents_join(run, column))
         for column, role in roles)
     return psql.SQL(
         "LEFT JOIN (SELECT u.id, min(u.ident) FILTER (WHERE u.role = {collector}) AS collector, "

@@ -154,11 +154,11 @@ class ImportRun:
                 self.lease.set(self.batch, status=ImportBatch.Status.DONE, finished_at=timezone.now(),
                                rows_done=self.batch.rows_total, file_warnings=self.warnings, **counts)
                 self.pause_for_tests(ImportBatch.Status.WRITING)
-            # New records carry their MIDS level from the INSERT, and drafts have no search rows:
-            # only matched records, or records published on import, need these passes.
-            if self.matched or self.batch.publish:
+            # New records carry their MIDS level from the INSERT, and drafts have no search rows.
+            if self.matched:
                 with self.phase("mids"):  # every matched record, in one pass, in the same transaction
                     mids_assess_import(rows_table=self.rows, stage_table=self.stage, columns=self.columns)
+            if self.matched or self.batch.publish:
                 with self.phase("search"):  # the public search (specimens.search), same transaction
                     search_import_refresh(rows_table=self.rows)
 

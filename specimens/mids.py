@@ -469,10 +469,6 @@ def mids_assess_import(*, rows_table: str, stage_table: str, columns: dict[str, 
     The file's values of MIDS terms we have no column for are kept in mids_terms (terms the file
     does not carry keep what an earlier import left there).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(f'SELECT EXISTS (SELECT 1 FROM "{rows_table}" WHERE match_id IS NOT NULL)')
-        if not cursor.fetchone()[0]:
-            return Counter()
     kept_columns = import_kept_columns(stage_alias="st", columns=columns)
     extra_from = (
         f'JOIN "{rows_table}" ir ON s.id = ir.match_id '

@@ -28,7 +28,8 @@ ACTIONS = tuple(ACTION_ROLES)
 
 
 def memberships_for(*, user) -> list[tuple[int | None, str]]:
-    """(institution_id, role) pairs, read once per user object."""
+    """(institution_id, role) pairs, read once per user object (a signed-in request's user arrives
+    with them: institutions.backends)."""
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated or not user.is_active:
         return []
     cached = getattr(user, "_portal_memberships", None)

@@ -298,7 +298,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # during a lockout restarts the cool-off. Operators unlock with `manage.py axes_reset_username`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked sign-in before the password check
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, whose per-request user load also reads the user's memberships (one query).
+    "institutions.backends.MembershipModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
@@ -333,6 +334,11 @@ REST_FRAMEWORK = {
         "collections_portal.common.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
+    ],
+    # DRF's JSON, written by orjson (a tenth of a 100-row list request).
+    "DEFAULT_RENDERER_CLASSES": [
+        "collections_portal.common.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "collections_portal.common.pagination.KeysetPagination",
     "PAGE_SIZE": 50,

@@ -284,8 +284,8 @@ def test_work_list_filters_by_level_and_by_failing_element(own_collection, names
     assert (bare.mids_level, prepared.mids_level, collected.mids_level) == (0, 1, 1)
 
     def shown(params):
-        # session, user, memberships, the page: the element filter is a subquery inside the page's query
-        with django_assert_num_queries(4):
+        # session, the user with their memberships, the page: the element filter is a subquery inside the page's query
+        with django_assert_num_queries(3):
             response = curator_client.get(url, params)
         assert response.status_code == 200
         return sorted(listed(response.content.decode()))

@@ -71,7 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "collections_portal.common.csp.CSPMiddleware",  # django-csp's, the site policy built once
     # Stamps every audit event written during a request with the user and URL.
     "pghistory.middleware.HistoryMiddleware",
     # Last, as django-axes asks: turns a refused sign-in into our lockout page.

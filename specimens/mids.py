@@ -115,20 +115,23 @@ def _states_key(states) -> str:
 
 
 def mids_assessment_for(mapping: MappingSet, states, seen: dict) -> tuple[int, MidsResult]:
-    """The shared assessment row for these states, created on first sight (a race leaves one row).
+    """The shared assessment row for these states, created on first sight.
 
-    `seen` caches ids for one pass only: a row created in a transaction that rolls back is gone.
+    No lock and no wait: two open transactions that meet the same new states each write their own
+    row (see MidsAssessment.Meta); lookups take the first. `seen` caches ids for one pass only: a
+    row created in a transaction that rolls back is gone.
     """
     result = mapping.evaluate_states(states)
     key = (mapping.mapping_version, mapping.id, states)
     found = seen.get(key)
     if found is None:
-        row, _ = MidsAssessment.objects.get_or_create(
-            mapping_version=key[0], mapping_set=key[1], states_key=_states_key(states),
-            defaults={"level": result.level, "elements": [e.as_dict() for e in result.elements],
-                      "blocking": list(result.blocking), "failing": list(result.failing)},
-        )
-        found = seen[key] = row.pk
+        lookup = {"mapping_version": key[0], "mapping_set": key[1], "states_key": _states_key(states)}
+        found = MidsAssessment.objects.filter(**lookup).order_by("pk").values_list("pk", flat=True).first()
+        if found is None:
+            found = MidsAssessment.objects.create(
+                **lookup, level=result.level, elements=[e.as_dict() for e in result.elements],
+                blocking=list(result.blocking), failing=list(result.failing)).pk
+        seen[key] = found
     return found, result
 
 

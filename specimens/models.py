@@ -222,8 +222,13 @@ class MidsAssessment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # Looked up by its states, but not unique on purpose: a unique key made a transaction that
+        # needed an assessment another open transaction had just created wait for that one to
+        # end (two imports at once ran one after the other; a curator's save waited for an
+        # import). Two transactions that meet the same new states each write a row, which is
+        # harmless: the rows are equal, and later lookups take the first.
+        indexes = [models.Index(fields=["mapping_version", "mapping_set", "states_key"], name="mids_assessment_states")]
         constraints = [
-            models.UniqueConstraint(fields=["mapping_version", "mapping_set", "states_key"], name="mids_assessment_unique"),
             models.CheckConstraint(condition=Q(level__gte=-1, level__lte=3), name="mids_assessment_level_range"),
         ]
 

@@ -196,7 +196,7 @@ def multimedia_columns(image_licence: str) -> list[tuple[str, str]]:
         ("dcterms:references", f"CASE WHEN {ours} THEN {base} || '/iiif/specimen/' || r.specimen_uuid::text || '/manifest.json' END"),
         ("dcterms:title", f"CASE WHEN {ours} THEN initcap(COALESCE(m->>'kind', 'specimen')) || ' image' ELSE m->>'title' END"),
         ("dcterms:license", f"COALESCE(NULLIF(m->>'licence', ''), NULLIF(m->>'license', ''), {licence})"),
-        ("dcterms:rightsHolder", f"COALESCE(NULLIF(m->>'rights_holder', ''), NULLIF(r.rights_holder, ''), r.institution_name)"),
+        ("dcterms:rightsHolder", "COALESCE(NULLIF(m->>'rights_holder', ''), NULLIF(r.rights_holder, ''), r.institution_name)"),
         ("dcterms:creator", "m->>'creator'"),
     ]]
 

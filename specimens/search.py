@@ -23,6 +23,7 @@ a statement timeout on every public query.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -489,7 +490,7 @@ def bbox_parse(value: str, *, name: str = "bbox") -> tuple[float, float, float, 
         west, south, east, north = (float(p) for p in parts)
     except ValueError:
         raise SearchInputError(f"{name} must be four numbers: west,south,east,north.", param=name) from None
-    if any(v != v or v in (float("inf"), float("-inf")) for v in (west, south, east, north)):
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
         raise SearchInputError(f"{name} must be four finite numbers.", param=name)
     if east - west >= 360:
         west, east = -180.0, 180.0

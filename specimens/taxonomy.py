@@ -135,7 +135,7 @@ def taxa_ensure(paths: list[TaxonPath], *, provisional: bool = True, match_leaf_
         if not match_leaf_anywhere:
             todo.append(path)
             continue
-        rank, name, authorship = path[-1]
+        _rank, name, authorship = path[-1]
         hits = found_leaf.get((name, authorship)) or ([] if authorship else None)
         if hits is None:  # no authorship given: any single accepted node of that name
             hits = [i for (n, _), ids in found_leaf.items() if n == name for i in ids]
@@ -162,7 +162,7 @@ def taxa_ensure(paths: list[TaxonPath], *, provisional: bool = True, match_leaf_
             existing.setdefault((row[-1], row[1], row[2]), row)
         missing = []
         for prefix in wanted:
-            rank, name, authorship = prefix[-1]
+            _rank, name, authorship = prefix[-1]
             parent_id = parent_ids[prefix]
             row = existing.get((parent_id, name, authorship))
             if row is None and not authorship:

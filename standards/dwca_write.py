@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree as ET
 
-from .terms import DCTERMS, DWC, GBIF, ROW_TYPE_OCCURRENCE
+from .terms import DCTERMS, DWC, GBIF
 
 TEXT_NS = "http://rs.tdwg.org/dwc/text/"
 ROW_TYPE_IDENTIFICATION = DWC + "Identification"

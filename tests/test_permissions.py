@@ -279,7 +279,7 @@ def extra_state(specimen):
 def test_other_curator_pages_follow_the_matrix(setup_case, role, where, name, outcome):
     from specimens.services import taxon_create
 
-    client, collection, specimen = setup_case(role, where, "edit_draft")
+    client, _collection, specimen = setup_case(role, where, "edit_draft")
     method, _ = EXTRA_PAGES[name]
     data = {}
     if name == "curate_revert":  # an edit to undo: the insert event is version 1, the row is now version 2
@@ -583,7 +583,7 @@ def test_every_write_path_follows_one_rule(write_case, role, state, path, outcom
     from specimens.models import ImportRowError
     from specimens.selectors import specimen_state_refusal
 
-    client, specimen, act = write_case(role, state, path)
+    _client, specimen, act = write_case(role, state, path)
     before = write_state(specimen)
 
     response = act()

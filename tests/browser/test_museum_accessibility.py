@@ -42,7 +42,7 @@ def test_public_pages_have_no_serious_accessibility_violations_on_desktop_and_ph
         page = context.new_page()
         page.set_default_timeout(15_000)
         errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))  # this page's own list
         for name, path in public_pages().items():
             response = page.goto(live_server.url + path)
             assert response.status == 200, path

@@ -19,7 +19,8 @@ SAMPLES = [
     {"amount": Decimal("12.50"), "lazy": gettext_lazy("This field is required."),
      "error": [ErrorDetail("Ungültig: “Größe”", code="invalid")]},
     {"separators": "line\u2028para\u2029end", "quote": 'a "b" \\ c\n\t', "emoji": "🦋", "control": "\x00\x1f"},
-    {1: "int key", None: "none key", True: "bool key"},
+    {1: "int key", None: "none key", 2.5: "float key"},
+    {True: "bool key", False: "other bool key"},  # apart: True == 1 would overwrite the int key
     [1, 2.5, -0.0, 10**18, True, False, None, (3, 4), []],
     "just a string",
 ]

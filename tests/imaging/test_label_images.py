@@ -50,22 +50,22 @@ def test_a_sensitive_record_s_label_image_is_not_public(public_client, specimen,
 
 
 def test_the_owning_institution_s_staff_see_the_label_image(client_for, institution, specimen, label_and_sheet):
-    sheet, label = label_and_sheet
+    _sheet, label = label_and_sheet
     specimen.locality_sensitivity = "withhold"
     specimen.save(update_fields=["locality_sensitivity"])
 
-    page, api, info = _public_views(client_for(Role.DIGITISER, institution), specimen, label)
+    _page, api, info = _public_views(client_for(Role.DIGITISER, institution), specimen, label)
 
     assert info == 200 and api["media_count"] == 2
 
 
 def test_a_collection_may_show_label_images_of_sensitive_records(public_client, specimen, label_and_sheet):
-    sheet, label = label_and_sheet
+    _sheet, label = label_and_sheet
     specimen.locality_sensitivity = "10km"
     specimen.save(update_fields=["locality_sensitivity"])
     specimen.collection.sensitive_label_images_private = False
     specimen.collection.save(update_fields=["sensitive_label_images_private"])
 
-    page, api, info = _public_views(public_client, specimen, label)
+    _page, api, info = _public_views(public_client, specimen, label)
 
     assert info == 200 and api["media_count"] == 2

@@ -92,7 +92,7 @@ def test_sigkill_of_the_pool_child_mid_derivative_processes_every_image_exactly_
 
     _wait_for(lambda: not ImageAsset.objects.exclude(status__in=["done", "needs_attention", "failed"]).exists(),
               message="every image to settle")
-    assets = _assert_each_processed_once(media, len(numbers))
+    _assert_each_processed_once(media, len(numbers))
     victim_asset.refresh_from_db()
     assert victim_asset.attempts == 2
     assert sorted(Specimen.objects.values_list("media_count", flat=True)) == [1, 1, 1]

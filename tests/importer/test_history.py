@@ -55,7 +55,7 @@ def test_each_imported_record_gets_its_version_1_from_one_set_based_insert(run_i
 
 
 def test_restore_goes_back_to_the_imported_state(imported, client_for, collection):
-    batch, curator = imported
+    _batch, curator = imported
     specimen = Specimen.objects.get(catalog_number="H0001")
     specimen_update(specimen=specimen, expected_version=1, user=curator,
                     data={"locality": "Kew Gardens", "scientific_name": "Poa annua", "habitat": "lawn"})
@@ -78,7 +78,7 @@ def test_restore_goes_back_to_the_imported_state(imported, client_for, collectio
 
 
 def test_the_conflict_page_of_an_imported_record_lists_the_fields_that_changed(imported, client_for, collection):
-    batch, curator = imported
+    _batch, curator = imported
     specimen = Specimen.objects.get(catalog_number="H0002")
     form = {name: "" if getattr(specimen, name) is None else str(getattr(specimen, name))
             for name in SPECIMEN_EDITABLE_FIELDS}

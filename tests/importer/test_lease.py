@@ -92,7 +92,7 @@ def test_after_three_starts_the_batch_fails_with_a_reason_and_its_tables_go(coll
     _staging(batch, 3, "rows")
 
     with django_capture_on_commit_callbacks(execute=True):
-        claimed, owner = import_batch_claim(batch_id=batch.pk)
+        _claimed, owner = import_batch_claim(batch_id=batch.pk)
 
     batch.refresh_from_db()
     assert owner is None

@@ -11,7 +11,6 @@ from imaging.services import image_asset_process, image_asset_receive, imaging_b
 from institutions.models import Role
 from portal.models import Exhibition, ExhibitionItem
 from portal.services import (
-    REGION_OUTSIDE,
     exhibition_create,
     exhibition_item_add,
     exhibition_item_thumbnail_cut,

@@ -52,7 +52,6 @@ REQUIRED_COLUMNS = (
 )
 # Terms the mappings use beyond standards.terms' lists, by namespace prefix.
 OTHER_KNOWN_TERMS = {
-    "dwc": {"materialEntityType"},
     "dcterms": {"license", "modified", "identifier", "references"},
     "ac": {"accessURI"},
     "gbif": {"taxonKey", "mediaType"},

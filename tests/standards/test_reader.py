@@ -15,6 +15,8 @@ from tests.paths import DWCA  # noqa: E402
     ("\ufeffoccurrenceID", "occurrenceID"),
     ("Collector", "recordedBy"),
     ("http://purl.org/dc/terms/license", "license"),
+    ("http://rs.tdwg.org/dwc/terms/materialEntityType", "materialEntityType"),  # Darwin Core since 2025-06-12
+    ("dwc:materialEntityType", "materialEntityType"),
     ("http://rs.gbif.org/terms/1.0/kingdomID", None),
 ])
 def test_term_canonical_maps_uris_prefixes_legacy_names_and_case(term, expected):
@@ -99,3 +101,17 @@ def test_crlf_capitalised_terms_legacy_row_type_and_wrong_metadata_name(tmp_path
         assert [f.canonical for f in archive.core.fields] == ["catalogNumber", "scientificName"]
         assert archive.metadata_name == "dataset.xml"
     assert rows[1:] == [(2, ["A1", "Bellis perennis"]), (3, ["A2", "Poa annua"])]
+
+
+def test_material_entity_type_is_read_as_darwin_core_without_a_warning(tmp_path):
+    (tmp_path / "meta.xml").write_text(
+        '<archive xmlns="http://rs.tdwg.org/dwc/text/">'
+        '<core encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" fieldsEnclosedBy="" ignoreHeaderLines="1" '
+        'rowType="http://rs.tdwg.org/dwc/terms/Occurrence"><files><location>occurrence.txt</location></files><id index="0"/>'
+        '<field index="0" term="http://rs.tdwg.org/dwc/terms/catalogNumber"/>'
+        '<field index="1" term="http://rs.tdwg.org/dwc/terms/materialEntityType"/></core></archive>'
+    )
+    (tmp_path / "occurrence.txt").write_text("catalogNumber\tmaterialEntityType\nK000001\tHerbarium sheet\n")
+    with dwc_open(tmp_path) as archive:
+        assert [f.canonical for f in archive.core.fields] == ["catalogNumber", "materialEntityType"]
+        assert not [w for w in archive.warnings if "not Darwin Core" in w], archive.warnings

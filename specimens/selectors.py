@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import Exists, Lookup, OuterRef, Q, QuerySet
 from django.http import Http404
 
+from collections_portal.common.db import fetch_prepared
 from institutions.selectors import ALL, institution_scope
 
 from .models import Identification, Specimen, SpecimenAgent, Taxon
@@ -81,7 +81,8 @@ def specimen_list_page(*, user, after: int | None, limit: int) -> list[tuple]:
 
     The hot path of a harvester walking every page. One statement written once, not compiled by
     the ORM per request, with the public read model's SQL form for the coordinates (the record's
-    level worked out once, its taxon joined once); filtered lists go through the QuerySet instead.
+    level worked out once, its taxon joined once), prepared once per connection (its LIMIT inline:
+    collections_portal.common.db); filtered lists go through the QuerySet instead.
     """
     scope = institution_scope(user=user, action="view")
     where, params = [], []
@@ -104,11 +105,9 @@ def specimen_list_page(*, user, after: int | None, limit: int) -> list[tuple]:
         "JOIN institutions_collection c ON c.id = s.collection_id "
         "LEFT JOIN specimens_taxon t ON t.id = s.taxon_id "
         f"{public_level_join_sql('s', taxon_level='t.effective_sensitivity')} "
-        f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY s.id DESC LIMIT %s"
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY s.id DESC LIMIT {int(limit)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [*params, limit])
-        return cursor.fetchall()
+    return fetch_prepared(statement, params)
 
 
 def specimen_get_for(*, user, uuid, action: str) -> Specimen:

@@ -131,6 +131,11 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST") or "")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Statements run through collections_portal.common.db.fetch_prepared are prepared on the server
+# after this many runs on a connection ("off": never, e.g. behind PgBouncer in transaction mode
+# before 1.21). Django's own cursors bind on the client and never prepare.
+_prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="2").strip().lower()
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None if _prepare in ("", "off", "none") else int(_prepare)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _require_url(

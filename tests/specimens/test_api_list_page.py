@@ -90,3 +90,25 @@ def test_generalised_coordinates_in_the_unfiltered_list(records, public_client, 
     # L008: another institution's, 10 km: one decimal for everyone outside it
     assert (own["L008"]["decimal_latitude"], own["L008"]["decimal_longitude"]) == (59.5, -8.3)
     assert public["L019"]["decimal_latitude"] is None and own["L019"]["decimal_latitude"] == 70.478712  # withheld
+
+
+def test_the_page_statement_is_prepared_once_per_connection_and_still_reads_current_levels(public_client):
+    genus = taxon_create(name="Ophrys", rank="genus")
+    specimen = SpecimenFactory(collection=CollectionFactory(), catalog_number="P1", status="published", taxon=genus,
+                               decimal_latitude=Decimal("51.478712"), decimal_longitude=Decimal("-0.295634"))
+
+    def shown():
+        rows = public_client.get(LIST, {"page_size": 5}).json()["results"]
+        return [(row["decimal_latitude"], row["decimal_longitude"]) for row in rows if row["uuid"] == str(specimen.uuid)]
+
+    for _ in range(3):
+        assert shown() == [(51.478712, -0.295634)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
+                       "WHERE statement LIKE %s", ["%FROM specimens_specimen s JOIN institutions_institution%"])
+        prepared = cursor.fetchall()
+    assert len(prepared) == 1 and "LIMIT 6" in prepared[0][0] and prepared[0][1] >= 1
+
+    # The plan is kept, the data is not: a taxon made sensitive now is generalised on the next page.
+    Taxon.objects.filter(pk=genus.pk).update(locality_sensitivity="100km")
+    assert shown() == [(51.0, -0.0)]

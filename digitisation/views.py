@@ -170,8 +170,9 @@ CHARTS = {
     "status": ("Records by status", lambda f: {"kind": "hbar", "value_col": 1, **records_by_status(filters=f)}),
     "gaps": ("MIDS elements that fail most", lambda f: {"kind": "hbar", "value_col": 1, **mids_gaps(filters=f)}),
     "pipeline": ("Pipeline health", lambda f: {"kind": "table", **pipeline_health(filters=f)}),
-    "figures": ("Digitised against estimated holdings",
-                lambda f: {"kind": "table", "none_text": "no figure reported", **institution_figures(filters=f)}),
+    "figures": ("Digitised against estimated holdings",  # five columns of long names: one card a row on a phone
+                lambda f: {"kind": "table", "stacked": True, "none_text": "no figure reported",
+                           **institution_figures(filters=f)}),
 }
 
 

@@ -19,9 +19,9 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 def test_a_programme_manager_lands_on_the_dashboard_and_every_chart_is_drawn(live_server, browser, screenshots_dir):
     # Two of the demo's active institutions, built directly (load_demo's records and taxa are not needed here).
-    for code in ("K", "E"):
-        CollectionMetricFactory(collection=CollectionFactory(institution=InstitutionFactory(code=code), code="HERB"),
-                                value=3_000_000)
+    for code, name in (("K", "Royal Botanic Gardens, Kew"), ("E", "Royal Botanic Garden Edinburgh")):
+        CollectionMetricFactory(collection=CollectionFactory(institution=InstitutionFactory(code=code, name=name),
+                                                             code="HERB"), value=3_000_000)
     manager = UserFactory(username="programme.manager", password="demo-portal-2026")
     MembershipFactory(user=manager, institution=None, role=Role.PROGRAMME_MANAGER)
     call_command("generate_activity", weeks=10, verbosity=0)
@@ -30,7 +30,7 @@ def test_a_programme_manager_lands_on_the_dashboard_and_every_chart_is_drawn(liv
         page = context.new_page()
         page.set_default_timeout(15_000)
         errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))  # this page's own list
         page.goto(live_server.url + "/accounts/login/")
         page.get_by_label("Username").fill("programme.manager")
         page.get_by_label("Password").fill("demo-portal-2026")
@@ -52,6 +52,10 @@ def test_a_programme_manager_lands_on_the_dashboard_and_every_chart_is_drawn(liv
         assert serious == [], serious
         if width == 390:
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # The holdings table fits its card at both widths (one card a row on a phone), no sideways scroll.
+        fits = page.evaluate("() => { const w = document.querySelector('#chart-figures .table-wrap');"
+                             " return [w.scrollWidth, w.clientWidth]; }")
+        assert fits[0] <= fits[1], (size, fits)
         page.screenshot(path=f"{screenshots_dir}/dashboard-{size}.png", full_page=True)
 
         with page.expect_download() as download:

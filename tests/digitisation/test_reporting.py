@@ -270,6 +270,17 @@ def test_institutions_without_a_figure_say_so_instead_of_zero(client_for, instit
     assert "no figure reported" in page and "0.0 %" not in page
 
 
+def test_the_figures_table_lets_names_wrap_and_labels_each_value_for_a_phone(client_for, institution):
+    CollectionMetricFactory(collection__institution=institution, value=1000, measured_on=TODAY)
+    page = client_for(Role.PROGRAMME_MANAGER).get(reverse("digitisation:dashboard")).content.decode()
+    figures = page.split('id="chart-figures"')[1].split("</figure>")[0]
+    assert 'class="chart-table stacked"' in figures
+    # A name is text, not a number: no right-aligned, unbreakable "num" cell (it made the table 1,165 px wide).
+    name = institution.name
+    assert f'<td data-value="{name}" role="cell" data-label="Name">{name}</td>' in figures
+    assert '<td data-value="1000" class="num" role="cell" data-label="Estimated objects">1,000</td>' in figures
+
+
 def test_each_chart_has_a_csv_of_exactly_its_numbers_and_formulas_are_defused(client_for, institution, user_with_role):
     digitiser = user_with_role("digitiser", institution)
     _project(institution, name="=HYPERLINK(\"http://evil\")", start_date=timezone.localdate() - dt.timedelta(days=60),

@@ -48,7 +48,7 @@ def build(specimens: int, events: int) -> None:
 
     from digitisation.models import DigitisationEvent, MidsSnapshot, Project
     from digitisation.services import daily_stats_update, snapshots_take
-    from institutions.models import Collection, CollectionMetric, Membership, Role
+    from institutions.models import CollectionMetric, Membership, Role
     from institutions.services import collection_upsert, institution_upsert
     from specimens.models import Specimen
 

@@ -14,7 +14,7 @@ from collections_portal.common.renderers import JSONRenderer
 SAMPLES = [
     {"next": None, "results": [{"uuid": uuid.UUID(int=7), "scientific_name": "Bellis perennis L.", "year": 1887,
                                 "decimal_latitude": 51.4967, "mids_level": None, "media_count": 0}]},
-    {"when": dt.datetime(2024, 3, 1, 12, 30, 5, 120000, tzinfo=dt.timezone.utc), "day": dt.date(1999, 6, 18),
+    {"when": dt.datetime(2024, 3, 1, 12, 30, 5, 120000, tzinfo=dt.UTC), "day": dt.date(1999, 6, 18),
      "time": dt.time(8, 15), "naive": dt.datetime(2001, 1, 1, 0, 0)},
     {"amount": Decimal("12.50"), "lazy": gettext_lazy("This field is required."),
      "error": [ErrorDetail("Ungültig: “Größe”", code="invalid")]},

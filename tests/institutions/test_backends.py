@@ -7,7 +7,12 @@ from institutions.backends import MembershipModelBackend
 from institutions.models import Role
 from institutions.selectors import institution_scope, memberships_for
 
-from ..factories.institutions import CollectionFactory, InstitutionFactory, MembershipFactory, UserFactory
+from ..factories.institutions import (
+    CollectionFactory,
+    InstitutionFactory,
+    MembershipFactory,
+    UserFactory,
+)
 from ..factories.specimens import SpecimenFactory
 
 pytestmark = pytest.mark.django_db

@@ -17,6 +17,8 @@ from tests.paths import DWCA  # noqa: E402
     ("http://purl.org/dc/terms/license", "license"),
     ("http://rs.tdwg.org/dwc/terms/materialEntityType", "materialEntityType"),  # Darwin Core since 2025-06-12
     ("dwc:materialEntityType", "materialEntityType"),
+    ("http://rs.tdwg.org/dwc/terms/caste", "caste"),  # Darwin Core since 2023-06-16
+    ("dwc:vitality", "vitality"),  # Darwin Core since 2023-09-13
     ("http://rs.gbif.org/terms/1.0/kingdomID", None),
 ])
 def test_term_canonical_maps_uris_prefixes_legacy_names_and_case(term, expected):

@@ -417,6 +417,10 @@ def _assess_by_signature(*, where: str = "true", params=None, extra_from: str = 
     select = _signatures_select_sql(where=where, extra_from=extra_from, kept_columns=kept_columns)
     terms = ", r.old_terms, r.new_terms" if kept_columns else ""
     with connection.cursor() as cursor:
+        # Seventy-one state expressions a row: PostgreSQL's JIT spent longer compiling them than
+        # running them (a bulk edit of 100,000 records: 19.5 s with it, 8.4 s without). The
+        # caller's transaction holds the temporary tables, so the setting ends with it.
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute("DROP TABLE IF EXISTS mids_records")
         cursor.execute(f"CREATE TEMPORARY TABLE mids_records ON COMMIT DROP AS SELECT r.id, r.discipline, r.old_level, "
                        f"r.old_aid, r.signature{terms} FROM ({select}) r", params)
@@ -458,6 +462,7 @@ def mids_assess_new(*, source: str, related_joins: str, extra_from: str, kept_co
     select = _signatures_select_sql(where="true", extra_from=extra_from, kept_columns=kept_columns,
                                     source=source, related_joins=related_joins)
     with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")  # as in _assess_by_signature
         cursor.execute(f"DROP TABLE IF EXISTS {NEW_RECORDS}")
         cursor.execute(f"CREATE TEMPORARY TABLE {NEW_RECORDS} ON COMMIT DROP AS "
                        f"SELECT r.id, r.discipline, r.signature, r.new_terms FROM ({select}) r")

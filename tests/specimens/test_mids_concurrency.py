@@ -40,3 +40,23 @@ def test_two_open_transactions_meeting_the_same_new_states_do_not_wait_for_each_
     # Once both have committed, every lookup takes the first row; its level is the evaluator's.
     again, again_result = mids_assessment_for(mapping, states, {})
     assert again == min(first, other["id"]) and again_result.level == result.level
+
+
+@pytest.mark.django_db(transaction=True)  # a real transaction, not a savepoint in the test's
+def test_many_records_are_assessed_without_jit_and_the_setting_ends_with_the_transaction():
+    from specimens.mids import FEW, specimen_mids_assess_ids
+
+    from ..factories.specimens import SpecimenFactory
+
+    ids = [SpecimenFactory(catalog_number=f"J{n}").pk for n in range(FEW + 1)]
+
+    def jit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            return cursor.fetchone()[0]
+
+    before = jit()
+    with transaction.atomic():
+        specimen_mids_assess_ids(specimen_ids=ids)
+        assert jit() == "off"  # the 71 state expressions cost more to compile than to run
+    assert jit() == before

@@ -23,6 +23,7 @@ from specimens.public import specimen_public_copy
 from specimens.selectors import specimen_list_public
 
 from . import rdf
+from .citations import citation_bibtex, citation_for, citation_ris
 from .forms import ExhibitionForm, ExhibitionItemForm
 from .models import Exhibition, ExhibitionItem
 from .negotiation import MEDIA_TYPE, representation_choose
@@ -132,6 +133,26 @@ def specimen_document(request, uuid, representation: str):
         return _tombstone(request, specimen, representation)
     graph = rdf.specimen_graph(specimen=specimen_public_copy(specimen), taxon=specimen.taxon)
     return _document_response(rdf.graph_serialise(graph, representation), representation)
+
+
+# Reference-manager citations: (media type, file extension, writer).
+CITATION_FORMATS = {
+    "bibtex": ("application/x-bibtex; charset=utf-8", "bib", citation_bibtex),
+    "ris": ("application/x-research-info-systems; charset=utf-8", "ris", citation_ris),
+}
+WITHDRAWN_CITATION = "This specimen record has been withdrawn; its address stays, as a tombstone."
+
+
+def specimen_citation(request, uuid, citation_format: str):
+    """`.bib` and `.ris`: the page's citation for reference managers, from the public record."""
+    specimen = specimen_public_get(uuid=uuid)
+    if specimen.status == Specimen.Status.WITHDRAWN:
+        return HttpResponse(WITHDRAWN_CITATION, status=410, content_type="text/plain; charset=utf-8")
+    content_type, extension, write = CITATION_FORMATS[citation_format]
+    citation = citation_for(specimen_public_copy(specimen))
+    response = HttpResponse(write(citation), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{citation.key}.{extension}"'
+    return response
 
 
 # --- the specimen page --------------------------------------------------------------------------

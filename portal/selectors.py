@@ -15,7 +15,8 @@ from django.http import Http404
 
 from institutions.models import Collection, Institution
 from institutions.selectors import collection_progress_list, institution_scope, ALL
-from specimens.models import Identification, Specimen
+from specimens.models import Identification, Specimen, SpecimenAgent
+from specimens.services import agent_name_key
 from specimens.public import specimen_public_copy
 from specimens.selectors import specimen_list_public
 
@@ -48,6 +49,22 @@ def specimen_identifications_public(*, specimen: Specimen) -> list[Identificatio
 def _public_cards(queryset: QuerySet[Specimen]) -> list[Specimen]:
     return media_thumbnails_attach(
         [specimen_public_copy(s) for s in queryset.select_related("collection__institution", "taxon")[:RELATED_LIMIT]])
+
+
+def specimen_agent_ids_public(*, specimen: Specimen) -> dict[str, dict[str, str]]:
+    """{folded name: {"orcid": URL, "wikidata": URL}} of the collectors and determiners linked to the
+    record who have an ORCID iD or a Wikidata item: the page puts the links beside their names."""
+    found: dict[str, dict[str, str]] = {}
+    links = (SpecimenAgent.objects.filter(specimen=specimen).select_related("agent")
+             .filter(Q(agent__orcid__isnull=False) | Q(agent__wikidata_qid__isnull=False)).order_by("role", "order"))
+    for link in links:
+        agent = link.agent
+        ids = found.setdefault(agent_name_key(agent.name), {})
+        if agent.orcid:
+            ids.setdefault("orcid", agent.orcid)
+        if agent.wikidata_qid:
+            ids.setdefault("wikidata", f"https://www.wikidata.org/wiki/{agent.wikidata_qid}")
+    return found
 
 
 def specimen_related_public(*, specimen: Specimen) -> dict[str, list[Specimen]]:

@@ -19,6 +19,7 @@ from imaging.models import ImageAsset
 from institutions.selectors import institution_list_for
 from specimens.dwc import HIGHER_RANKS
 from specimens.models import Specimen
+from specimens.services import agent_name_key
 from specimens.public import specimen_public_copy
 from specimens.selectors import specimen_list_public
 
@@ -38,6 +39,7 @@ from .selectors import (
     exhibition_list_public,
     institution_progress_public,
     institution_public_get,
+    specimen_agent_ids_public,
     specimen_identifications_public,
     specimen_public_get,
     specimen_recent_public,
@@ -196,14 +198,19 @@ def specimen_public_page(request, uuid):
     search_url = _search_url()
     institution = specimen.collection.institution
     collectors = [c.strip() for c in (public.recorded_by or "").split("|") if c.strip()]
+    agent_ids = specimen_agent_ids_public(specimen=specimen)
+    identifications = specimen_identifications_public(specimen=specimen)
+    for identification in identifications:
+        identification.agent_ids = agent_ids.get(agent_name_key(identification.identified_by), {})
     return render(request, "portal/specimen_detail.html", {
         "specimen": public,
         "institution": institution,
         "stable_uri": rdf.stable_uri(specimen.uuid),
         "specimen_place": [p for p in (public.locality, public.county, public.state_province, public.country or public.country_code) if p],
-        "identifications": specimen_identifications_public(specimen=specimen),
+        "identifications": identifications,
         "taxonomy": _taxonomy(specimen.taxon, search_url),
-        "collectors": [{"name": c, "url": _search_link(search_url, recorded_by=c)} for c in collectors],
+        "collectors": [{"name": c, "url": _search_link(search_url, recorded_by=c), **agent_ids.get(agent_name_key(c), {})}
+                       for c in collectors],
         "search_url": search_url,
         "collection_search_url": _search_link(search_url, collection=f"{institution.code}:{specimen.collection.code}"),
         "type_status_url": _search_link(search_url, type_status=public.type_status) if public.type_status else "",

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from institutions.models import CollectionMetric
-from specimens.models import Identification, Specimen
+from specimens.models import Agent, Identification, Specimen, SpecimenAgent
 from specimens.services import taxon_ensure_path
 from tests.factories.institutions import CollectionFactory, CollectionMetricFactory, InstitutionFactory
 from tests.factories.specimens import SpecimenFactory
@@ -176,3 +176,18 @@ def test_specimen_page_queries_do_not_grow_with_related_records(public_client, o
     with django_assert_max_num_queries(6):
         response = public_client.get(reverse("specimen_page", args=[oak.uuid]))
     assert response.content.decode().count('class="card specimen-card"') == 6  # related lists stop at six
+
+
+def test_collectors_and_determiners_with_an_orcid_or_wikidata_item_link_to_it(public_client, oak):
+    smith = Agent.objects.create(name="A. Smith", name_key="a smith", orcid="https://orcid.org/0000-0002-1825-0097")
+    linnaeus = Agent.objects.create(name="C. Linnaeus", name_key="c linnaeus", wikidata_qid="Q1043")
+    nobody = Agent.objects.create(name="J. Doe", name_key="j doe")
+    SpecimenAgent.objects.create(specimen=oak, agent=smith, role=SpecimenAgent.Role.COLLECTOR)
+    SpecimenAgent.objects.create(specimen=oak, agent=linnaeus, role=SpecimenAgent.Role.DETERMINER)
+    SpecimenAgent.objects.create(specimen=oak, agent=nobody, role=SpecimenAgent.Role.DETERMINER)
+
+    html = public_client.get(reverse("specimen_page", args=[oak.uuid])).content.decode()
+
+    assert 'href="https://orcid.org/0000-0002-1825-0097" rel="external" aria-label="A. Smith on ORCID"' in html
+    assert 'href="https://www.wikidata.org/wiki/Q1043" rel="external" aria-label="C. Linnaeus on Wikidata"' in html
+    assert html.count('class="agent-id"') == 2  # J. Doe has neither: no link

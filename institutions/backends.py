@@ -13,8 +13,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 
 from .models import Membership
-
-MEMBERSHIPS_ATTR = "_portal_memberships"
+from .selectors import MEMBERSHIPS_ATTR
 
 
 @cache

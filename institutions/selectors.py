@@ -25,6 +25,8 @@ ACTION_ROLES: dict[str, set[str]] = {
     "import_taxa": {Role.CURATOR, Role.COLLECTION_MANAGER},
 }
 ACTIONS = tuple(ACTION_ROLES)
+# Where memberships_for keeps a user object's memberships (institutions.backends fills it on sign-in reads).
+MEMBERSHIPS_ATTR = "_portal_memberships"
 
 
 def memberships_for(*, user) -> list[tuple[int | None, str]]:
@@ -32,10 +34,10 @@ def memberships_for(*, user) -> list[tuple[int | None, str]]:
     with them: institutions.backends)."""
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated or not user.is_active:
         return []
-    cached = getattr(user, "_portal_memberships", None)
+    cached = getattr(user, MEMBERSHIPS_ATTR, None)
     if cached is None:
         cached = list(Membership.objects.filter(user=user).values_list("institution_id", "role"))
-        user._portal_memberships = cached
+        setattr(user, MEMBERSHIPS_ATTR, cached)
     return cached
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from collections_portal.common.context_processors import SITE_NAME
+from django.conf import settings
 
 from . import rdf
 
@@ -65,7 +65,7 @@ def citation_bibtex(citation: Citation) -> str:
         # Double braces: an institution is one name, not "Kew, Royal Botanic Gardens".
         ("author", "{" + _bibtex(citation.institution) + "}"),
         ("title", "{" + _bibtex(citation.title) + "}"),
-        ("howpublished", _bibtex(SITE_NAME)),
+        ("howpublished", _bibtex(settings.SITE_NAME)),
         ("year", str(citation.modified.year)),
         ("url", citation.url),
         ("note", _bibtex(note)),
@@ -80,7 +80,7 @@ def citation_ris(citation: Citation) -> str:
         ("TI", citation.title),
         ("AU", citation.institution),
         ("PB", citation.institution),
-        ("DB", SITE_NAME),
+        ("DB", settings.SITE_NAME),
         ("AN", citation.catalog_number),
         ("PY", str(citation.modified.year)),
         ("DA", f"{citation.modified:%Y/%m/%d}"),

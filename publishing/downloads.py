@@ -170,11 +170,11 @@ def _build(download: DownloadRequest, lease: jobs.Lease) -> None:
 
 
 def _download_eml(download: DownloadRequest, citation: str) -> bytes:
-    portal = Party(organisation="The Impossible Museum")
+    portal = Party(organisation=settings.SITE_NAME)
     return eml_xml(EmlDocument(
         package_id=f"{download.uuid}/v1.0", title=f"Occurrence download {download.uuid}",
         abstract="Published specimen records matching a search of the collections portal. " + citation,
-        publisher="The Impossible Museum", creators=[portal], contacts=[portal], metadata_providers=[portal],
+        publisher=settings.SITE_NAME, creators=[portal], contacts=[portal], metadata_providers=[portal],
         pub_date=timezone.now().date(), licence_url=Licence.CC_BY.value, citation=citation,
         identifier=settings.PUBLIC_BASE_URL + f"/publishing/downloads/{download.uuid}/", update_frequency="notPlanned",
     ))

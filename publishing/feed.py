@@ -31,7 +31,7 @@ def rss_xml(versions) -> bytes:
     ET.register_namespace("atom", ATOM_NS)
     rss = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss, "channel")
-    site = getattr(settings, "SITE_NAME", "The Impossible Museum")
+    site = settings.SITE_NAME
     for tag, text in (("title", f"{site} datasets"), ("link", base + "/")):
         ET.SubElement(channel, tag).text = text
     ET.SubElement(channel, f"{{{ATOM_NS}}}link", {"href": base + reverse("publishing:rss"), "rel": "self",

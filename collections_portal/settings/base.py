@@ -26,6 +26,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # The host part of every occurrenceID we mint; it must never change once records are published.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The portal's name on its pages, feeds, download metadata and citations.
+SITE_NAME = "The Impossible Museum"
 # The public search map (static/js/search_map.js): empty = the bundled Natural Earth outlines, which
 # work offline; production may name a tile server, e.g. https://tiles.example.org/{z}/{x}/{y}.png
 # (the CSP's img-src already allows https:).
